@@ -1,0 +1,1 @@
+"""Conveyor's pure model: definitions, aggregates, events and the stage planner."""
