@@ -1,0 +1,1 @@
+"""The `conveyor` command line: parse, call the engine or the views, render."""

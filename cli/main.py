@@ -1,0 +1,470 @@
+"""The `conveyor` Typer app: CodePipeline's operations on a local event store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cli import render
+from cli.context import actor, err, handled, out, print_json, system
+from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
+from domain.execution import TERMINAL_STATUSES, PipelineExecution
+from domain.validation import parse_definition, pipeline_json_schema
+from engine.bootstrap import System
+from engine.runner import log_path
+from engine.settings import load_settings
+from projections.codepipeline import (
+    action_execution_details,
+    execution_document,
+    execution_summary,
+    pipeline_metadata,
+    pipeline_state,
+    pipeline_summary,
+)
+
+app = typer.Typer(
+    name="conveyor",
+    help="Local-first, event-sourced continuous delivery with AWS CodePipeline's model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+pipeline_app = typer.Typer(
+    help="Create, change and inspect pipeline definitions.", no_args_is_help=True
+)
+executions_app = typer.Typer(help="Execution history.", no_args_is_help=True)
+transition_app = typer.Typer(
+    help="Disable or enable a stage's inbound transition.", no_args_is_help=True
+)
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(executions_app, name="executions")
+app.add_typer(transition_app, name="transition")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def read_definition(path: Path) -> str:
+    if str(path) == "-":
+        return sys.stdin.read()
+    try:
+        return path.read_text()
+    except OSError as error:
+        raise InvalidDefinition(
+            [Problem("$", "file", f"cannot read {path}: {error.strerror or error}")]
+        ) from None
+
+
+def drive(system_: System, pipeline_name: str, *, progress: bool) -> None:
+    runner = system_.runner(render.Progress() if progress else None)
+    runner.drive(pipeline_name)
+
+
+def finish(execution: PipelineExecution, as_json: bool) -> None:
+    """Report where an execution ended up after driving; non-zero if it did not succeed."""
+    document = execution_document(execution)
+    if as_json:
+        print_json({"pipelineExecution": document})
+    else:
+        line = f"execution {execution.execution_id}: {render.styled(execution.status)}"
+        if execution.status_summary:
+            line += f" — {execution.status_summary}"
+        out.print(line)
+        if execution.waiting:
+            out.print(f"  waiting at {execution.waiting['stage']} ({execution.waiting['reason']})")
+        for run in execution.in_progress_runs():
+            if run["token"]:
+                out.print(
+                    f"  [yellow]waiting for approval[/] at {run['stage']}/{run['action']}: "
+                    f"conveyor approve {execution.pipeline_name} {run['stage']} {run['action']}"
+                    f" --comment '...'"
+                )
+    if execution.status in TERMINAL_STATUSES and execution.status != "Succeeded":
+        raise typer.Exit(1)
+
+
+def parse_vars(pairs: list[str]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValidationException(f"--var: '{pair}' is not NAME=VALUE")
+        values[name] = value
+    return values
+
+
+# ----- workspace -----------------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def init(as_json: JsonFlag = False) -> None:
+    """Create the workspace store (.conveyor/ here, or CONVEYOR_HOME)."""
+    settings = load_settings()
+    with system() as sys_:
+        names = sys_.app.pipeline_names()
+    where = settings.database_url or str(settings.database_path)
+    if as_json:
+        print_json({"home": str(settings.home), "store": where, "pipelines": len(names)})
+    else:
+        out.print(f"workspace ready: {settings.home}\nevent store: {where}")
+
+
+# ----- pipelines -----------------------------------------------------------------------------
+
+
+@pipeline_app.command("validate")
+@handled
+def pipeline_validate(file: Path, as_json: JsonFlag = False) -> None:
+    """Check a definition and list every problem with its JSON path and rule."""
+    declaration = parse_definition(read_definition(file), load_settings().limits)
+    if as_json:
+        print_json({"valid": True, "name": declaration.name})
+    else:
+        out.print(
+            f"[green]valid[/]: pipeline '{declaration.name}' with {len(declaration.stages)} stages"
+        )
+
+
+@pipeline_app.command("schema")
+def pipeline_schema() -> None:
+    """Print the JSON Schema of pipeline definitions."""
+    print_json(pipeline_json_schema())
+
+
+@pipeline_app.command("create")
+@handled
+def pipeline_create(
+    file: Path,
+    no_start: Annotated[bool, typer.Option("--no-start", help="Don't start an execution.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a pipeline; like CodePipeline, this starts its first execution."""
+    source = read_definition(file)
+    with system() as sys_:
+        pipeline, execution_id = sys_.app.create_pipeline(source, by=actor(), start=not no_start)
+        if not as_json:
+            out.print(f"created pipeline [bold]{pipeline.name}[/] version 1")
+        if execution_id is None:
+            if as_json:
+                print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
+            return
+        if not as_json:
+            out.print(f"started execution {execution_id} (trigger CreatePipeline)")
+        drive(sys_, pipeline.name, progress=wait and not as_json)
+        finish(sys_.app.execution(execution_id), as_json)
+
+
+@pipeline_app.command("update")
+@handled
+def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
+    """Replace the definition (a new version); executions in flight are cancelled."""
+    with system() as sys_:
+        pipeline = sys_.app.update_pipeline(read_definition(file), by=actor())
+        if as_json:
+            print_json({"pipeline": pipeline.document})
+        else:
+            out.print(
+                f"updated pipeline [bold]{pipeline.name}[/] to version {pipeline.pipeline_version}"
+            )
+
+
+@pipeline_app.command("get")
+@handled
+def pipeline_get(
+    name: str,
+    version: Annotated[int | None, typer.Option(help="An earlier version.")] = None,
+) -> None:
+    """Print the definition as `aws codepipeline get-pipeline` does."""
+    with system() as sys_:
+        pipeline = sys_.app.pipeline(name)
+        pipeline.declaration(version)  # refuses a missing version
+        document = pipeline.definitions[(version or pipeline.pipeline_version) - 1]
+        print_json({"pipeline": document, "metadata": pipeline_metadata(pipeline)})
+
+
+@pipeline_app.command("list")
+@handled
+def pipeline_list(as_json: JsonFlag = False) -> None:
+    """List pipelines."""
+    with system() as sys_:
+        summaries = [pipeline_summary(sys_.app.pipeline(n)) for n in sys_.app.pipeline_names()]
+    if as_json:
+        print_json({"pipelines": summaries})
+        return
+    for item in summaries:
+        out.print(
+            f"{item['name']}  v{item['version']}  {item['pipelineType']}  "
+            f"{item['executionMode']}  created {render.when(item['created'])}"
+        )
+    if not summaries:
+        out.print("[dim]no pipelines yet: conveyor pipeline create FILE[/]")
+
+
+@pipeline_app.command("delete")
+@handled
+def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
+    """Delete a pipeline (its history stays in the event log)."""
+    with system() as sys_:
+        deleted = sys_.app.delete_pipeline(name, by=actor())
+    if as_json:
+        print_json({"deleted": deleted})
+    else:
+        out.print(f"deleted pipeline {name}" if deleted else f"no pipeline named {name}")
+
+
+# ----- executions ----------------------------------------------------------------------------
+
+
+@app.command()
+@handled
+def start(
+    name: str,
+    var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE override.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start an execution and run it here until it finishes or waits on a person."""
+    variables = parse_vars(var or [])
+    with system() as sys_:
+        execution_id = sys_.app.start_pipeline_execution(name, by=actor(), variables=variables)
+        if not as_json:
+            out.print(f"started execution {execution_id}")
+        drive(sys_, name, progress=wait and not as_json)
+        finish(sys_.app.execution(execution_id), as_json)
+
+
+@executions_app.command("list")
+@handled
+def executions_list(
+    name: str,
+    max_results: Annotated[int, typer.Option("--max-results", min=1, max=100)] = 100,
+    next_token: Annotated[str | None, typer.Option("--next-token")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The pipeline's executions, most recent first."""
+    offset = 0
+    if next_token:
+        try:
+            offset = int(next_token)
+        except ValueError:
+            raise ValidationException("nextToken: not a token this command gave") from None
+    with system() as sys_:
+        pipeline = sys_.app.pipeline(name)
+        ids = list(reversed(pipeline.executions))
+        page = ids[offset : offset + max_results]
+        summaries = [execution_summary(sys_.app.execution(e)) for e in page]
+    token = str(offset + max_results) if offset + max_results < len(ids) else None
+    if as_json:
+        body: dict[str, Any] = {"pipelineExecutionSummaries": summaries}
+        if token:
+            body["nextToken"] = token
+        print_json(body)
+    else:
+        render.executions(summaries)
+        if token:
+            out.print(f"[dim]more: --next-token {token}[/]")
+
+
+@executions_app.command("show")
+@handled
+def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
+    """One execution: status, revisions, variables and every action attempt."""
+    with system() as sys_:
+        execution = sys_.app.find_execution(execution_id)
+        document = execution_document(execution)
+        details = action_execution_details(execution)
+    if as_json:
+        print_json({"pipelineExecution": document, "actionExecutionDetails": details})
+    else:
+        render.execution(document, details)
+
+
+@app.command()
+@handled
+def logs(
+    execution_id: str,
+    stage: Annotated[str | None, typer.Argument()] = None,
+    action: Annotated[str | None, typer.Argument()] = None,
+) -> None:
+    """Print the logs of an execution's actions (every attempt), or of one action."""
+    with system() as sys_:
+        execution = sys_.app.find_execution(execution_id)
+        runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
+        if stage:
+            runs = [
+                r for r in runs if r["stage"] == stage and (not action or r["action"] == action)
+            ]
+            if not runs:
+                raise ValidationException(
+                    f"stage/action: execution {execution.execution_id} ran nothing at "
+                    f"{stage}{'/' + action if action else ''}"
+                )
+        for run in runs:
+            out.print(
+                f"[bold]== {run['stage']}/{run['action']} attempt {run['attempt']} "
+                f"({run['status']}) {run['id']}[/]"
+            )
+            path = log_path(sys_.settings, execution.execution_id, run["id"])
+            if path.exists():
+                sys.stdout.write(path.read_text(errors="replace"))
+                sys.stdout.flush()
+            elif run["token"]:
+                out.print("[dim](manual approval: no log)[/]")
+            else:
+                out.print("[dim](no log)[/]")
+
+
+@app.command()
+@handled
+def state(name: str, as_json: JsonFlag = False) -> None:
+    """The pipeline's current state, as GetPipelineState shows it."""
+    with system() as sys_:
+        pipeline = sys_.app.pipeline(name)
+        document = pipeline_state(pipeline, sys_.app.execution)
+    if as_json:
+        print_json(document)
+    else:
+        render.state(document)
+
+
+def _approval(
+    name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
+) -> None:
+    with system() as sys_:
+        at = sys_.app.put_approval_result(
+            name, stage, action, status=status, summary=comment, by=actor(), token=token
+        )
+        if as_json:
+            print_json({"approvedAt": at.timestamp()})
+        else:
+            out.print(f"{status.lower()} {stage}/{action} of {name} as {actor()}")
+        drive(sys_, name, progress=not as_json)
+
+
+@app.command()
+@handled
+def approve(
+    name: str,
+    stage: str,
+    action: str,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")] = "",
+    token: Annotated[str | None, typer.Option(help="The approval run's token.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve a waiting manual approval; the pipeline then runs on here."""
+    _approval(name, stage, action, "Approved", comment, token, as_json)
+
+
+@app.command()
+@handled
+def reject(
+    name: str,
+    stage: str,
+    action: str,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")] = "",
+    token: Annotated[str | None, typer.Option(help="The approval run's token.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject a waiting manual approval; the execution fails."""
+    _approval(name, stage, action, "Rejected", comment, token, as_json)
+
+
+@transition_app.command("disable")
+@handled
+def transition_disable(
+    name: str,
+    stage: str,
+    reason: Annotated[str, typer.Option(help="Why (required, up to 300 characters).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop executions from entering STAGE; they wait in front of it."""
+    with system() as sys_:
+        sys_.app.disable_stage_transition(name, stage, reason=reason, by=actor())
+        drive(sys_, name, progress=False)
+    if as_json:
+        print_json({"stageName": stage, "enabled": False, "disabledReason": reason})
+    else:
+        out.print(f"disabled the transition into {stage}: {reason}")
+
+
+@transition_app.command("enable")
+@handled
+def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
+    """Let executions enter STAGE again; the latest one waiting goes in."""
+    with system() as sys_:
+        sys_.app.enable_stage_transition(name, stage, by=actor())
+        if not as_json:
+            out.print(f"enabled the transition into {stage}")
+        drive(sys_, name, progress=not as_json)
+    if as_json:
+        print_json({"stageName": stage, "enabled": True})
+
+
+@app.command()
+@handled
+def stop(
+    execution_id: str,
+    abandon: Annotated[bool, typer.Option("--abandon", help="Abandon running actions.")] = False,
+    reason: Annotated[str, typer.Option(help="Why (up to 200 characters).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop an execution: let running actions finish (default) or abandon them."""
+    with system() as sys_:
+        execution = sys_.app.find_execution(execution_id)
+        sys_.app.stop_pipeline_execution(
+            execution.pipeline_name,
+            execution.execution_id,
+            abandon=abandon,
+            reason=reason,
+            by=actor(),
+        )
+        drive(sys_, execution.pipeline_name, progress=not as_json)
+        after = sys_.app.execution(execution.execution_id)
+    if as_json:
+        print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
+    else:
+        out.print(f"execution {after.execution_id}: {render.styled(after.status)}")
+
+
+@app.command()
+@handled
+def retry(
+    execution_id: str,
+    stage: str,
+    all_actions: Annotated[bool, typer.Option("--all", help="Rerun every action.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Retry a failed or stopped stage of an execution (FAILED_ACTIONS, or ALL_ACTIONS)."""
+    with system() as sys_:
+        execution = sys_.app.find_execution(execution_id)
+        sys_.app.retry_stage_execution(
+            execution.pipeline_name,
+            stage,
+            execution.execution_id,
+            retry_mode="ALL_ACTIONS" if all_actions else "FAILED_ACTIONS",
+            by=actor(),
+        )
+        if not as_json:
+            out.print(f"retrying {stage} of {execution.execution_id}")
+        drive(sys_, execution.pipeline_name, progress=not as_json)
+        finish(sys_.app.execution(execution.execution_id), as_json)
+
+
+def main() -> None:
+    try:
+        app()
+    except ConveyorError as error:  # raised outside a command (settings)
+        err.print(f"[bold red]error[/] {error.code}: {error.message}")
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["app", "json", "main"]

@@ -1,0 +1,661 @@
+"""The PipelineExecution aggregate: one run of a pipeline version, attempt by attempt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+IN_PROGRESS = "InProgress"
+STOPPING = "Stopping"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+STOPPED = "Stopped"
+SUPERSEDED = "Superseded"
+CANCELLED = "Cancelled"
+ABANDONED = "Abandoned"
+
+ACTIVE_STATUSES = frozenset({IN_PROGRESS, STOPPING})
+TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, STOPPED, SUPERSEDED, CANCELLED})
+
+
+def action_key(stage: str, action: str) -> str:
+    return f"{stage}/{action}"
+
+
+class PipelineExecution(Aggregate):
+    """One run of a pipeline version; all of its stage and action attempts are its events."""
+
+    class Event(Aggregate.Event):
+        pass
+
+    class ExecutionStarted(Aggregate.Created):
+        pipeline_id: str
+        pipeline_name: str
+        pipeline_version: int
+        execution_mode: str
+        pipeline_type: str
+        trigger: dict[str, Any]
+        variables: dict[str, str]
+        by: str
+
+    def __init__(
+        self,
+        pipeline_id: str,
+        pipeline_name: str,
+        pipeline_version: int,
+        execution_mode: str,
+        pipeline_type: str,
+        trigger: dict[str, Any],
+        variables: dict[str, str],
+        by: str,
+        **_: Any,
+    ) -> None:
+        self.pipeline_id = pipeline_id
+        self.pipeline_name = pipeline_name
+        self.pipeline_version = pipeline_version
+        self.execution_mode = execution_mode
+        self.pipeline_type = pipeline_type
+        self.trigger = dict(trigger)
+        self.variables = dict(variables)
+        self.started_by = by
+        self.status = IN_PROGRESS
+        self.status_summary: str | None = None
+        self.attempt = 1
+        # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
+        #           "retry_trigger"}
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.stage: str | None = None
+        # {"stage", "reason", "holder", "since"} while waiting at a stage's inbound transition
+        self.waiting: dict[str, Any] | None = None
+        self.actions: dict[str, dict[str, Any]] = {}
+        self.latest: dict[str, str] = {}
+        self.artifacts: dict[str, str] = {}
+        self.namespaces: dict[str, dict[str, str]] = {}
+        self.source_revisions: list[dict[str, Any]] = []
+        self.stop: dict[str, Any] | None = None
+        # Why the execution ended the way it did: {"status", "reason", "by", "stage", ...}
+        self.outcome: dict[str, Any] | None = None
+        self.retry_in_stage: str | None = None
+
+    @classmethod
+    def start(
+        cls,
+        *,
+        execution_id: UUID,
+        pipeline_id: UUID,
+        pipeline_name: str,
+        pipeline_version: int,
+        execution_mode: str,
+        pipeline_type: str,
+        trigger_type: str,
+        trigger_detail: str,
+        variables: dict[str, str],
+        by: str,
+        now: datetime,
+    ) -> PipelineExecution:
+        return cls._create(
+            cls.ExecutionStarted,
+            id=execution_id,
+            pipeline_id=str(pipeline_id),
+            pipeline_name=pipeline_name,
+            pipeline_version=pipeline_version,
+            execution_mode=execution_mode,
+            pipeline_type=pipeline_type,
+            trigger={"triggerType": trigger_type, "triggerDetail": trigger_detail},
+            variables=variables,
+            by=by,
+            timestamp=now,
+        )
+
+    # ----- reading -------------------------------------------------------------------------
+
+    @property
+    def execution_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def started_at(self) -> datetime:
+        created: datetime = self.created_on
+        return created
+
+    def run(self, action_execution_id: str) -> dict[str, Any]:
+        return self.actions[action_execution_id]
+
+    def latest_run(self, stage: str, action: str) -> dict[str, Any] | None:
+        found = self.latest.get(action_key(stage, action))
+        return self.actions[found] if found else None
+
+    def runs_in_stage(self, stage: str) -> list[dict[str, Any]]:
+        return [run for run in self.actions.values() if run["stage"] == stage]
+
+    def in_progress_runs(self, stage: str | None = None) -> list[dict[str, Any]]:
+        return [
+            run
+            for key, aeid in self.latest.items()
+            if (run := self.actions[aeid])["status"] == IN_PROGRESS
+            and (stage is None or key.startswith(stage + "/"))
+        ]
+
+    def stage_status(self, stage: str) -> str | None:
+        found = self.stages.get(stage)
+        return str(found["status"]) if found else None
+
+    def scopes(self) -> dict[str, dict[str, str]]:
+        """Variable scopes visible to the next action: built-ins, pipeline variables, outputs."""
+        return {
+            "codepipeline": {
+                "PipelineExecutionId": self.execution_id,
+                "PipelineName": self.pipeline_name,
+            },
+            "variables": dict(self.variables),
+            **{ns: dict(values) for ns, values in self.namespaces.items()},
+        }
+
+    # ----- commands (each records one event) ------------------------------------------------
+
+    def enter_stage(self, stage: str, now: datetime) -> None:
+        self.trigger_event(self.StageEntered, stage=stage, timestamp=now)
+
+    def wait_at(self, stage: str, *, reason: str, holder: str | None, now: datetime) -> None:
+        self.trigger_event(
+            self.ExecutionWaiting, stage=stage, reason=reason, holder=holder, timestamp=now
+        )
+
+    def start_action(
+        self,
+        *,
+        action_execution_id: str,
+        stage: str,
+        action: str,
+        action_type: dict[str, str],
+        configuration: dict[str, str],
+        resolved_configuration: dict[str, str],
+        input_artifacts: dict[str, str],
+        namespace: str | None,
+        deadline: datetime,
+        now: datetime,
+    ) -> None:
+        previous = self.latest_run(stage, action)
+        self.trigger_event(
+            self.ActionStarted,
+            action_execution_id=action_execution_id,
+            stage=stage,
+            action=action,
+            attempt=(previous["attempt"] + 1) if previous else 1,
+            action_type=action_type,
+            configuration=configuration,
+            resolved_configuration=resolved_configuration,
+            input_artifacts=input_artifacts,
+            namespace=namespace,
+            deadline=deadline,
+            timestamp=now,
+        )
+
+    def request_approval(
+        self, action_execution_id: str, *, token: str, expires_at: datetime, now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ApprovalRequested,
+            action_execution_id=action_execution_id,
+            token=token,
+            expires_at=expires_at,
+            timestamp=now,
+        )
+
+    def succeed_action(
+        self,
+        action_execution_id: str,
+        *,
+        summary: str | None,
+        output_artifacts: dict[str, str],
+        output_variables: dict[str, str],
+        revision: dict[str, Any] | None,
+        external_execution_id: str | None,
+        external_execution_url: str | None,
+        now: datetime,
+    ) -> None:
+        self.trigger_event(
+            self.ActionSucceeded,
+            action_execution_id=action_execution_id,
+            summary=summary,
+            output_artifacts=output_artifacts,
+            output_variables=output_variables,
+            revision=revision,
+            external_execution_id=external_execution_id,
+            external_execution_url=external_execution_url,
+            timestamp=now,
+        )
+
+    def fail_action(
+        self,
+        action_execution_id: str,
+        *,
+        code: str,
+        message: str,
+        summary: str | None = None,
+        external_execution_id: str | None = None,
+        now: datetime,
+    ) -> None:
+        self.trigger_event(
+            self.ActionFailed,
+            action_execution_id=action_execution_id,
+            error_code=code,
+            error_message=message,
+            summary=summary,
+            external_execution_id=external_execution_id,
+            timestamp=now,
+        )
+
+    def abandon_action(self, action_execution_id: str, *, reason: str, now: datetime) -> None:
+        self.trigger_event(
+            self.ActionAbandoned,
+            action_execution_id=action_execution_id,
+            reason=reason,
+            timestamp=now,
+        )
+
+    def grant_approval(
+        self, action_execution_id: str, *, by: str, summary: str, now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ApprovalGranted,
+            action_execution_id=action_execution_id,
+            by=by,
+            summary=summary,
+            timestamp=now,
+        )
+
+    def reject_approval(
+        self, action_execution_id: str, *, by: str, summary: str, now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ApprovalRejected,
+            action_execution_id=action_execution_id,
+            by=by,
+            summary=summary,
+            timestamp=now,
+        )
+
+    def succeed_stage(self, stage: str, now: datetime) -> None:
+        self.trigger_event(self.StageSucceeded, stage=stage, timestamp=now)
+
+    def fail_stage(self, stage: str, *, summary: str, now: datetime) -> None:
+        self.trigger_event(self.StageFailed, stage=stage, summary=summary, timestamp=now)
+
+    def retry_stage(
+        self,
+        stage: str,
+        *,
+        retry_mode: str,
+        trigger: str,
+        by: str,
+        reset: list[str],
+        now: datetime,
+    ) -> None:
+        self.trigger_event(
+            self.StageRetried,
+            stage=stage,
+            retry_mode=retry_mode,
+            trigger=trigger,
+            by=by,
+            reset=reset,
+            timestamp=now,
+        )
+
+    def succeed(self, now: datetime) -> None:
+        self.trigger_event(self.ExecutionSucceeded, timestamp=now)
+
+    def fail(
+        self, *, stage: str, summary: str, error: dict[str, Any] | None, now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ExecutionFailed, stage=stage, summary=summary, error=error, timestamp=now
+        )
+
+    def request_stop(self, *, abandon: bool, reason: str, by: str, now: datetime) -> None:
+        self.trigger_event(
+            self.ExecutionStopping, abandon=abandon, reason=reason, by=by, timestamp=now
+        )
+
+    def stopped(self, *, stage: str | None, reason: str, by: str, now: datetime) -> None:
+        self.trigger_event(self.ExecutionStopped, stage=stage, reason=reason, by=by, timestamp=now)
+
+    def supersede(self, *, by_execution_id: str, stage: str, now: datetime) -> None:
+        self.trigger_event(
+            self.ExecutionSuperseded,
+            superseded_by=by_execution_id,
+            stage=stage,
+            timestamp=now,
+        )
+
+    def cancel(self, *, reason: str, by: str, abandon_actions: bool, now: datetime) -> None:
+        if abandon_actions:
+            for run in self.in_progress_runs():
+                self.abandon_action(run["id"], reason=reason, now=now)
+        self.trigger_event(self.ExecutionCancelled, reason=reason, by=by, timestamp=now)
+
+    # ----- events ---------------------------------------------------------------------------
+
+    def _set_stage(self, stage: str, **changes: Any) -> None:
+        current = self.stages.get(stage) or {
+            "status": IN_PROGRESS,
+            "entered_at": None,
+            "ended_at": None,
+            "manual_retries": 0,
+            "auto_retries": 0,
+            "retry_trigger": None,
+        }
+        self.stages = {**self.stages, stage: {**current, **changes}}
+
+    def _set_run(self, action_execution_id: str, **changes: Any) -> None:
+        run = {**self.actions[action_execution_id], **changes}
+        self.actions = {**self.actions, action_execution_id: run}
+
+    def _end(self, status: str, at: datetime, **outcome: Any) -> None:
+        self.status = status
+        self.waiting = None
+        self.outcome = {"status": status, "at": at, **outcome}
+
+    class StageEntered(Event):
+        stage: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.stage = self.stage
+            aggregate.waiting = None
+            aggregate._set_stage(
+                self.stage, status=IN_PROGRESS, entered_at=self.timestamp, ended_at=None
+            )
+
+    class ExecutionWaiting(Event):
+        stage: str
+        reason: str
+        holder: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.waiting = {
+                "stage": self.stage,
+                "reason": self.reason,
+                "holder": self.holder,
+                "since": self.timestamp,
+            }
+
+    class ActionStarted(Event):
+        action_execution_id: str
+        stage: str
+        action: str
+        attempt: int
+        action_type: dict[str, str]
+        configuration: dict[str, str]
+        resolved_configuration: dict[str, str]
+        input_artifacts: dict[str, str]
+        namespace: str | None
+        deadline: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            run = {
+                "id": self.action_execution_id,
+                "stage": self.stage,
+                "action": self.action,
+                "attempt": self.attempt,
+                "status": IN_PROGRESS,
+                "action_type": dict(self.action_type),
+                "configuration": dict(self.configuration),
+                "resolved_configuration": dict(self.resolved_configuration),
+                "input_artifacts": dict(self.input_artifacts),
+                "output_artifacts": {},
+                "output_variables": {},
+                "namespace": self.namespace,
+                "started_at": self.timestamp,
+                "updated_at": self.timestamp,
+                "ended_at": None,
+                "deadline": self.deadline,
+                "summary": None,
+                "error": None,
+                "token": None,
+                "expires_at": None,
+                "updated_by": None,
+                "external_execution_id": None,
+                "external_execution_url": None,
+                "revision": None,
+            }
+            aggregate.actions = {**aggregate.actions, self.action_execution_id: run}
+            key = action_key(self.stage, self.action)
+            aggregate.latest = {**aggregate.latest, key: self.action_execution_id}
+
+    class ApprovalRequested(Event):
+        action_execution_id: str
+        token: str
+        expires_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_run(
+                self.action_execution_id,
+                token=self.token,
+                expires_at=self.expires_at,
+                deadline=self.expires_at,
+            )
+
+    class ActionSucceeded(Event):
+        action_execution_id: str
+        summary: str | None
+        output_artifacts: dict[str, str]
+        output_variables: dict[str, str]
+        revision: dict[str, Any] | None
+        external_execution_id: str | None
+        external_execution_url: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            run = aggregate.actions[self.action_execution_id]
+            aggregate._set_run(
+                self.action_execution_id,
+                status=SUCCEEDED,
+                summary=self.summary,
+                output_artifacts=dict(self.output_artifacts),
+                output_variables=dict(self.output_variables),
+                revision=dict(self.revision) if self.revision else None,
+                external_execution_id=self.external_execution_id,
+                external_execution_url=self.external_execution_url,
+                updated_at=self.timestamp,
+                ended_at=self.timestamp,
+            )
+            # A retry overrides the outputs of earlier attempts in the same execution.
+            aggregate.artifacts = {**aggregate.artifacts, **self.output_artifacts}
+            if run["namespace"]:
+                aggregate.namespaces = {
+                    **aggregate.namespaces,
+                    run["namespace"]: dict(self.output_variables),
+                }
+            if self.revision:
+                revisions = [
+                    r for r in aggregate.source_revisions if r["actionName"] != run["action"]
+                ]
+                aggregate.source_revisions = [
+                    *revisions,
+                    {"actionName": run["action"], **self.revision},
+                ]
+
+    class ActionFailed(Event):
+        action_execution_id: str
+        error_code: str
+        error_message: str
+        summary: str | None
+        external_execution_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_run(
+                self.action_execution_id,
+                status=FAILED,
+                error={"code": self.error_code, "message": self.error_message},
+                summary=self.summary,
+                external_execution_id=self.external_execution_id,
+                updated_at=self.timestamp,
+                ended_at=self.timestamp,
+            )
+
+    class ActionAbandoned(Event):
+        action_execution_id: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_run(
+                self.action_execution_id,
+                status=ABANDONED,
+                summary=self.reason,
+                updated_at=self.timestamp,
+                ended_at=self.timestamp,
+            )
+
+    class ApprovalGranted(Event):
+        action_execution_id: str
+        by: str
+        summary: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_run(
+                self.action_execution_id,
+                status=SUCCEEDED,
+                summary=self.summary,
+                updated_by=self.by,
+                updated_at=self.timestamp,
+                ended_at=self.timestamp,
+            )
+
+    class ApprovalRejected(Event):
+        action_execution_id: str
+        by: str
+        summary: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_run(
+                self.action_execution_id,
+                status=FAILED,
+                summary=self.summary,
+                updated_by=self.by,
+                error={
+                    "code": "ApprovalRejected",
+                    "message": f"rejected by {self.by}: {self.summary}",
+                },
+                updated_at=self.timestamp,
+                ended_at=self.timestamp,
+            )
+
+    class StageSucceeded(Event):
+        stage: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_stage(self.stage, status=SUCCEEDED, ended_at=self.timestamp)
+
+    class StageFailed(Event):
+        stage: str
+        summary: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_stage(self.stage, status=FAILED, ended_at=self.timestamp)
+            aggregate.retry_in_stage = None
+
+    class StageRetried(Event):
+        stage: str
+        retry_mode: str
+        trigger: str
+        by: str
+        reset: list[str]
+
+        def apply(self, aggregate: Any) -> None:
+            counter = "auto_retries" if self.trigger == "AutomatedStageRetry" else "manual_retries"
+            previous = aggregate.stages[self.stage]
+            aggregate._set_stage(
+                self.stage,
+                status=IN_PROGRESS,
+                ended_at=None,
+                retry_trigger=self.trigger,
+                **{counter: previous[counter] + 1},
+            )
+            gone = {action_key(self.stage, action) for action in self.reset}
+            aggregate.latest = {k: v for k, v in aggregate.latest.items() if k not in gone}
+            aggregate.stage = self.stage
+            aggregate.status = IN_PROGRESS
+            aggregate.stop = None
+            aggregate.outcome = None
+            aggregate.attempt += 1
+
+    class ExecutionSucceeded(Event):
+        def apply(self, aggregate: Any) -> None:
+            aggregate._end(SUCCEEDED, self.timestamp)
+            aggregate.status_summary = None
+
+    class ExecutionFailed(Event):
+        stage: str
+        summary: str
+        error: dict[str, Any] | None
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._end(
+                FAILED,
+                self.timestamp,
+                stage=self.stage,
+                reason=self.summary,
+                error=dict(self.error) if self.error else None,
+            )
+            aggregate.status_summary = self.summary
+
+    class ExecutionStopping(Event):
+        abandon: bool
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.status = STOPPING
+            aggregate.stop = {
+                "abandon": self.abandon,
+                "reason": self.reason,
+                "by": self.by,
+                "at": self.timestamp,
+            }
+            aggregate.status_summary = self.reason or None
+
+    class ExecutionStopped(Event):
+        stage: str | None
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            waiting = aggregate.waiting
+            if self.stage:
+                aggregate._set_stage(self.stage, status=STOPPED, ended_at=self.timestamp)
+            aggregate._end(
+                STOPPED,
+                self.timestamp,
+                stage=self.stage or (waiting or {}).get("stage"),
+                reason=self.reason,
+                by=self.by,
+                while_waiting=waiting is not None,
+            )
+            aggregate.status_summary = self.reason or None
+
+    class ExecutionSuperseded(Event):
+        superseded_by: str
+        stage: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._end(
+                SUPERSEDED, self.timestamp, stage=self.stage, superseded_by=self.superseded_by
+            )
+            aggregate.status_summary = f"superseded by {self.superseded_by}"
+
+    class ExecutionCancelled(Event):
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            stage = aggregate.stage
+            if stage and aggregate.stages.get(stage, {}).get("status") in (IN_PROGRESS, STOPPING):
+                aggregate._set_stage(stage, status=CANCELLED, ended_at=self.timestamp)
+            aggregate._end(CANCELLED, self.timestamp, stage=stage, reason=self.reason, by=self.by)
+            aggregate.status_summary = self.reason

@@ -1,0 +1,328 @@
+"""The Pipeline aggregate: versioned definitions, transitions, revisions and the stage gates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.definition import PipelineDeclaration
+from domain.errors import (
+    PipelineVersionNotFoundException,
+    StageNotFoundException,
+    ValidationException,
+)
+
+# Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
+# snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
+# because deterministic ids in tests and simulations reuse aggregate ids across stores.
+_DECLARATIONS: dict[tuple[str, int], tuple[dict[str, Any], PipelineDeclaration]] = {}
+
+# CodePipeline: a re-enabled transition does not resume executions after 30 days of being disabled.
+STALE_TRANSITION_DAYS = 30
+
+
+def _gate() -> dict[str, Any]:
+    return {"occupant": None, "waiting": [], "latest": None}
+
+
+class Pipeline(Aggregate):
+    """A named pipeline: its definition versions, transition switches and who holds each stage."""
+
+    class Event(Aggregate.Event):
+        pass
+
+    class PipelineCreated(Aggregate.Created):
+        name: str
+        definition: dict[str, Any]
+        by: str
+
+    def __init__(self, name: str, definition: dict[str, Any], by: str, **_: Any) -> None:
+        self.name = name
+        self.definitions: list[dict[str, Any]] = [definition]
+        self.created_by = by
+        self.deleted = False
+        # stage name -> {"enabled": bool, "by": str, "at": iso, "reason": str | None}
+        self.transitions: dict[str, dict[str, Any]] = {}
+        # stage name -> {"occupant": id | None, "waiting": [ids], "latest": id | None}
+        self.gates: dict[str, dict[str, Any]] = {}
+        # Non-terminal executions in the order they started (or resumed).
+        self.active: list[str] = []
+        # Every execution ever started, oldest first; bounded by what one pipeline runs.
+        self.executions: list[str] = []
+        self.revisions: dict[str, str] = {}
+
+    @classmethod
+    def create(
+        cls, *, pipeline_id: UUID, declaration: PipelineDeclaration, by: str, now: datetime
+    ) -> Pipeline:
+        document = declaration.to_document()
+        document["version"] = 1
+        return cls._create(
+            cls.PipelineCreated,
+            id=pipeline_id,
+            name=declaration.name,
+            definition=document,
+            by=by,
+            timestamp=now,
+        )
+
+    # ----- reading -------------------------------------------------------------------------
+
+    @property
+    def pipeline_version(self) -> int:
+        return len(self.definitions)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.definitions[-1]
+
+    def declaration(self, version: int | None = None) -> PipelineDeclaration:
+        version = version or self.pipeline_version
+        if not 1 <= version <= self.pipeline_version:
+            raise PipelineVersionNotFoundException(
+                f"pipeline '{self.name}' has no version {version} (latest is "
+                f"{self.pipeline_version})"
+            )
+        key = (str(self.id), version)
+        document = self.definitions[version - 1]
+        found = _DECLARATIONS.get(key)
+        if found is None or found[0] != document:
+            found = (document, PipelineDeclaration.from_document(document))
+            _DECLARATIONS[key] = found
+        return found[1]
+
+    @property
+    def execution_mode(self) -> str:
+        return str(self.document.get("executionMode", "SUPERSEDED"))
+
+    @property
+    def pipeline_type(self) -> str:
+        return str(self.document.get("pipelineType", "V1"))
+
+    def stage_names(self) -> list[str]:
+        return [stage["name"] for stage in self.document["stages"]]
+
+    def require_stage(self, stage: str) -> None:
+        if stage not in self.stage_names():
+            raise StageNotFoundException(
+                f"pipeline '{self.name}' has no stage '{stage}'; its stages are "
+                + ", ".join(self.stage_names())
+            )
+
+    def gate(self, stage: str) -> dict[str, Any]:
+        return self.gates.get(stage) or _gate()
+
+    def transition_enabled(self, stage: str) -> bool:
+        return bool(self.transitions.get(stage, {}).get("enabled", True))
+
+    def is_new_revision(self, revision_id: str) -> bool:
+        return revision_id not in self.revisions
+
+    # ----- commands on the definition -------------------------------------------------------
+
+    def update(
+        self, declaration: PipelineDeclaration, *, by: str, cancelled: list[str], now: datetime
+    ) -> None:
+        if declaration.name != self.name:
+            raise ValidationException(
+                f"pipeline.name: a pipeline cannot be renamed ('{self.name}' to "
+                f"'{declaration.name}') [name.immutable]"
+            )
+        document = declaration.to_document()
+        document["version"] = self.pipeline_version + 1
+        self.trigger_event(
+            self.PipelineUpdated, definition=document, by=by, cancelled=cancelled, timestamp=now
+        )
+
+    def delete(self, *, by: str, cancelled: list[str], now: datetime) -> None:
+        self.trigger_event(self.PipelineDeleted, by=by, cancelled=cancelled, timestamp=now)
+
+    def disable_transition(self, stage: str, *, reason: str, by: str, now: datetime) -> None:
+        self.require_stage(stage)
+        self.trigger_event(
+            self.TransitionDisabled, stage=stage, reason=reason, by=by, timestamp=now
+        )
+
+    def enable_transition(self, stage: str, *, by: str, now: datetime) -> list[str]:
+        """Enable; returns the waiting executions too stale to resume (disabled > 30 days)."""
+        self.require_stage(stage)
+        state = self.transitions.get(stage, {})
+        stale: list[str] = []
+        if not state.get("enabled", True):
+            since = datetime.fromisoformat(state["at"])
+            if (now - since).total_seconds() > STALE_TRANSITION_DAYS * 86400:
+                stale = list(self.gate(stage)["waiting"])
+        self.trigger_event(self.TransitionEnabled, stage=stage, by=by, timestamp=now)
+        return stale
+
+    def record_revision(
+        self, *, execution_id: str, action: str, revision_id: str, now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.RevisionDetected,
+            execution_id=execution_id,
+            action=action,
+            revision_id=revision_id,
+            new=self.is_new_revision(revision_id),
+            timestamp=now,
+        )
+
+    # ----- gate bookkeeping, driven by the planner's decisions ------------------------------
+
+    def activate(self, execution_id: str, now: datetime) -> None:
+        self.trigger_event(self.ExecutionActivated, execution_id=execution_id, timestamp=now)
+
+    def deactivate(self, execution_id: str, now: datetime) -> None:
+        if execution_id in self.active:
+            self.trigger_event(self.ExecutionDeactivated, execution_id=execution_id, timestamp=now)
+
+    def lock(self, stage: str, execution_id: str, now: datetime) -> None:
+        self.trigger_event(self.StageLocked, stage=stage, execution_id=execution_id, timestamp=now)
+
+    def unlock(self, stage: str, execution_id: str, now: datetime) -> None:
+        if self.gate(stage)["occupant"] == execution_id:
+            self.trigger_event(
+                self.StageUnlocked, stage=stage, execution_id=execution_id, timestamp=now
+            )
+
+    def enqueue(self, stage: str, execution_id: str, now: datetime) -> None:
+        self.trigger_event(
+            self.ExecutionQueued, stage=stage, execution_id=execution_id, timestamp=now
+        )
+
+    def dequeue(self, stage: str, execution_id: str, now: datetime) -> None:
+        if execution_id in self.gate(stage)["waiting"]:
+            self.trigger_event(
+                self.ExecutionDequeued, stage=stage, execution_id=execution_id, timestamp=now
+            )
+
+    def waiting_stage_of(self, execution_id: str) -> str | None:
+        for stage, gate in self.gates.items():
+            if execution_id in gate["waiting"]:
+                return stage
+        return None
+
+    # ----- events ---------------------------------------------------------------------------
+
+    def _set_gate(self, stage: str, **changes: Any) -> None:
+        gate = {**self.gate(stage), **changes}
+        self.gates = {**self.gates, stage: gate}
+
+    def _forget(self, ids: list[str]) -> None:
+        gone = set(ids)
+        self.active = [e for e in self.active if e not in gone]
+        self.gates = {
+            stage: {
+                "occupant": None if gate["occupant"] in gone else gate["occupant"],
+                "waiting": [e for e in gate["waiting"] if e not in gone],
+                "latest": gate["latest"],
+            }
+            for stage, gate in self.gates.items()
+        }
+
+    class PipelineUpdated(Event):
+        definition: dict[str, Any]
+        by: str
+        cancelled: list[str]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.definitions = [*aggregate.definitions, dict(self.definition)]
+            aggregate._forget(list(self.cancelled))
+            names = {stage["name"] for stage in self.definition["stages"]}
+            aggregate.transitions = {k: v for k, v in aggregate.transitions.items() if k in names}
+
+    class PipelineDeleted(Event):
+        by: str
+        cancelled: list[str]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.deleted = True
+            aggregate._forget(list(self.cancelled))
+
+    class TransitionDisabled(Event):
+        stage: str
+        reason: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.transitions = {
+                **aggregate.transitions,
+                self.stage: {
+                    "enabled": False,
+                    "by": self.by,
+                    "at": self.timestamp.isoformat(),
+                    "reason": self.reason,
+                },
+            }
+
+    class TransitionEnabled(Event):
+        stage: str
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.transitions = {
+                **aggregate.transitions,
+                self.stage: {
+                    "enabled": True,
+                    "by": self.by,
+                    "at": self.timestamp.isoformat(),
+                    "reason": None,
+                },
+            }
+
+    class RevisionDetected(Event):
+        execution_id: str
+        action: str
+        revision_id: str
+        new: bool
+
+        def apply(self, aggregate: Any) -> None:
+            if self.revision_id not in aggregate.revisions:
+                aggregate.revisions = {**aggregate.revisions, self.revision_id: self.execution_id}
+
+    class ExecutionActivated(Event):
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.active = [*aggregate.active, self.execution_id]
+            if self.execution_id not in aggregate.executions:
+                aggregate.executions = [*aggregate.executions, self.execution_id]
+
+    class ExecutionDeactivated(Event):
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._forget([self.execution_id])
+
+    class StageLocked(Event):
+        stage: str
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_gate(self.stage, occupant=self.execution_id, latest=self.execution_id)
+
+    class StageUnlocked(Event):
+        stage: str
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate._set_gate(self.stage, occupant=None)
+
+    class ExecutionQueued(Event):
+        stage: str
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            waiting = aggregate.gate(self.stage)["waiting"]
+            aggregate._set_gate(self.stage, waiting=[*waiting, self.execution_id])
+
+    class ExecutionDequeued(Event):
+        stage: str
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            waiting = aggregate.gate(self.stage)["waiting"]
+            aggregate._set_gate(self.stage, waiting=[e for e in waiting if e != self.execution_id])

@@ -1,0 +1,284 @@
+"""CodePipeline's response shapes (GetPipelineState, GetPipelineExecution, ...) from aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from domain.execution import PipelineExecution, action_key
+from domain.pipeline import Pipeline
+
+Loader = Callable[[str], PipelineExecution]
+
+# How many of the newest executions a PARALLEL pipeline's state looks through per stage.
+PARALLEL_LOOKBACK = 100
+
+
+def epoch(value: datetime | str | None) -> float | None:
+    """CodePipeline's JSON timestamps are epoch seconds."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return round(value.timestamp(), 3)
+
+
+def pipeline_metadata(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "pipelineArn": f"arn:conveyor:codepipeline:local:000000000000:{pipeline.name}",
+        "created": epoch(pipeline.created_on),
+        "updated": epoch(pipeline.modified_on),
+    }
+
+
+def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
+    return {
+        "name": pipeline.name,
+        "version": pipeline.pipeline_version,
+        "pipelineType": pipeline.pipeline_type,
+        "executionMode": pipeline.execution_mode,
+        "created": epoch(pipeline.created_on),
+        "updated": epoch(pipeline.modified_on),
+    }
+
+
+def _stage_execution(execution: PipelineExecution, stage: str) -> dict[str, Any]:
+    status = execution.stage_status(stage) or "InProgress"
+    if execution.status == "Stopping" and status == "InProgress":
+        status = "Stopping"
+    return {"pipelineExecutionId": execution.execution_id, "status": status, "type": "STANDARD"}
+
+
+def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
+    latest: dict[str, Any] = {
+        "actionExecutionId": run["id"],
+        "status": run["status"],
+        "lastStatusChange": epoch(run["updated_at"]),
+    }
+    if run["summary"]:
+        latest["summary"] = run["summary"]
+    if run["token"] and run["status"] == "InProgress":
+        latest["token"] = run["token"]
+    if run["updated_by"]:
+        latest["lastUpdatedBy"] = run["updated_by"]
+    if run["external_execution_id"]:
+        latest["externalExecutionId"] = run["external_execution_id"]
+    if run["external_execution_url"]:
+        latest["externalExecutionUrl"] = run["external_execution_url"]
+    if run["error"]:
+        latest["errorDetails"] = {
+            "code": run["error"]["code"],
+            "message": run["error"]["message"],
+        }
+    return latest
+
+
+def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
+    """GetPipelineState: per stage its transition, who waits, who is (or was last) inside."""
+    parallel = pipeline.execution_mode == "PARALLEL"
+    recent: list[PipelineExecution] = []
+    if parallel:
+        recent = [load(e) for e in reversed(pipeline.executions[-PARALLEL_LOOKBACK:])]
+    stage_states = []
+    for stage in pipeline.declaration().stages:
+        gate = pipeline.gate(stage.name)
+        latest_execution: PipelineExecution | None = None
+        if parallel:
+            latest_execution = next((e for e in recent if e.stage_status(stage.name)), None)
+        elif gate["latest"]:
+            latest_execution = load(gate["latest"])
+        transition = pipeline.transitions.get(stage.name, {})
+        state: dict[str, Any] = {
+            "stageName": stage.name,
+            "inboundTransitionState": {"enabled": transition.get("enabled", True)},
+        }
+        if transition:
+            state["inboundTransitionState"].update(
+                {
+                    "lastChangedBy": transition["by"],
+                    "lastChangedAt": epoch(transition["at"]),
+                }
+            )
+            if transition.get("reason"):
+                state["inboundTransitionState"]["disabledReason"] = transition["reason"]
+        waiting = [
+            {"pipelineExecutionId": e, "status": "InProgress", "type": "STANDARD"}
+            for e in gate["waiting"]
+        ]
+        if waiting:
+            state["inboundExecution"] = waiting[-1]
+            state["inboundExecutions"] = waiting
+        if latest_execution is not None:
+            state["latestExecution"] = _stage_execution(latest_execution, stage.name)
+            stage_run = latest_execution.stages.get(stage.name, {})
+            if stage_run.get("retry_trigger"):
+                state["retryStageMetadata"] = {
+                    "autoStageRetryAttempt": stage_run["auto_retries"],
+                    "manualStageRetryAttempt": stage_run["manual_retries"],
+                    "latestRetryTrigger": stage_run["retry_trigger"],
+                }
+        action_states = []
+        for action in stage.actions:
+            action_state: dict[str, Any] = {"actionName": action.name}
+            run = latest_execution.latest_run(stage.name, action.name) if latest_execution else None
+            if run is not None:
+                action_state["latestExecution"] = action_execution_state(run)
+                if run["revision"]:
+                    action_state["currentRevision"] = {
+                        "revisionId": run["revision"]["revisionId"],
+                        "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
+                        "created": epoch(run["revision"].get("created")),
+                    }
+            action_states.append(action_state)
+        state["actionStates"] = action_states
+        stage_states.append(state)
+    return {
+        "pipelineName": pipeline.name,
+        "pipelineVersion": pipeline.pipeline_version,
+        "stageStates": stage_states,
+        "created": epoch(pipeline.created_on),
+        "updated": epoch(pipeline.modified_on),
+    }
+
+
+def execution_document(execution: PipelineExecution) -> dict[str, Any]:
+    """GetPipelineExecution's pipelineExecution, plus Conveyor's stage detail."""
+    document: dict[str, Any] = {
+        "pipelineName": execution.pipeline_name,
+        "pipelineVersion": execution.pipeline_version,
+        "pipelineExecutionId": execution.execution_id,
+        "status": execution.status,
+        "artifactRevisions": [
+            {
+                "name": _output_name_of(execution, r["actionName"]),
+                "revisionId": r["revisionId"],
+                "revisionChangeIdentifier": r.get("revisionChangeIdentifier"),
+                "revisionSummary": r.get("revisionSummary"),
+                "created": epoch(r.get("created")),
+                "revisionUrl": r.get("revisionUrl"),
+            }
+            for r in execution.source_revisions
+        ],
+        "variables": [
+            {"name": name, "resolvedValue": value} for name, value in execution.variables.items()
+        ],
+        "trigger": dict(execution.trigger),
+        "executionMode": execution.execution_mode,
+        "executionType": "STANDARD",
+        "startTime": epoch(execution.started_at),
+        "lastUpdateTime": epoch(execution.modified_on),
+    }
+    if execution.status_summary:
+        document["statusSummary"] = execution.status_summary
+    if execution.stop:
+        document["stopTrigger"] = {"reason": execution.stop["reason"]}
+    outcome = execution.outcome or {}
+    if outcome.get("superseded_by"):
+        document["supersededBy"] = outcome["superseded_by"]
+    if execution.waiting:
+        document["waiting"] = {
+            "stageName": execution.waiting["stage"],
+            "reason": execution.waiting["reason"],
+            "heldBy": execution.waiting["holder"],
+            "since": epoch(execution.waiting["since"]),
+        }
+    document["stages"] = [
+        {
+            "stageName": name,
+            "status": stage["status"],
+            "startTime": epoch(stage["entered_at"]),
+            "endTime": epoch(stage["ended_at"]),
+            "actions": [
+                {"actionName": run["action"], **action_execution_state(run)}
+                for key, aeid in execution.latest.items()
+                if key.startswith(name + "/") and (run := execution.actions[aeid])
+            ],
+        }
+        for name, stage in execution.stages.items()
+    ]
+    return document
+
+
+def _output_name_of(execution: PipelineExecution, action: str) -> str | None:
+    for run in execution.actions.values():
+        if run["action"] == action and run["output_artifacts"]:
+            return next(iter(run["output_artifacts"]))
+    return None
+
+
+def execution_summary(execution: PipelineExecution) -> dict[str, Any]:
+    """ListPipelineExecutions' pipelineExecutionSummaries[] item."""
+    summary: dict[str, Any] = {
+        "pipelineExecutionId": execution.execution_id,
+        "status": execution.status,
+        "startTime": epoch(execution.started_at),
+        "lastUpdateTime": epoch(execution.modified_on),
+        "sourceRevisions": [
+            {
+                "actionName": r["actionName"],
+                "revisionId": r["revisionId"],
+                "revisionSummary": r.get("revisionSummary"),
+                "revisionUrl": r.get("revisionUrl"),
+            }
+            for r in execution.source_revisions
+        ],
+        "trigger": dict(execution.trigger),
+        "executionMode": execution.execution_mode,
+        "executionType": "STANDARD",
+    }
+    if execution.status_summary:
+        summary["statusSummary"] = execution.status_summary
+    if execution.stop:
+        summary["stopTrigger"] = {"reason": execution.stop["reason"]}
+    return summary
+
+
+def action_execution_details(execution: PipelineExecution) -> list[dict[str, Any]]:
+    """ListActionExecutions' actionExecutionDetails[], newest first, every attempt its own row."""
+    details = []
+    for run in execution.actions.values():
+        latest = action_execution_state(run)
+        details.append(
+            {
+                "pipelineExecutionId": execution.execution_id,
+                "actionExecutionId": run["id"],
+                "pipelineVersion": execution.pipeline_version,
+                "stageName": run["stage"],
+                "actionName": run["action"],
+                "startTime": epoch(run["started_at"]),
+                "lastUpdateTime": epoch(run["updated_at"]),
+                "updatedBy": run["updated_by"],
+                "status": run["status"],
+                "attempt": run["attempt"],
+                "input": {
+                    "actionTypeId": dict(run["action_type"]),
+                    "configuration": dict(run["configuration"]),
+                    "resolvedConfiguration": dict(run["resolved_configuration"]),
+                    "inputArtifacts": [
+                        {"name": name, "digest": digest}
+                        for name, digest in run["input_artifacts"].items()
+                    ],
+                    "namespace": run["namespace"],
+                },
+                "output": {
+                    "outputArtifacts": [
+                        {"name": name, "digest": digest}
+                        for name, digest in run["output_artifacts"].items()
+                    ],
+                    "executionResult": {
+                        k: latest[k]
+                        for k in ("externalExecutionId", "externalExecutionUrl", "errorDetails")
+                        if k in latest
+                    }
+                    | ({"externalExecutionSummary": run["summary"]} if run["summary"] else {}),
+                    "outputVariables": dict(run["output_variables"]),
+                },
+            }
+        )
+    details.sort(key=lambda d: (d["startTime"], d["actionExecutionId"]), reverse=True)
+    return details
+
+
+def is_current(execution: PipelineExecution, stage: str, action: str, aeid: str) -> bool:
+    return execution.latest.get(action_key(stage, action)) == aeid
