@@ -25,6 +25,7 @@ from projections.codepipeline import (
     pipeline_state,
     pipeline_summary,
 )
+from projections.explain import explain as explain_facts
 
 app = typer.Typer(
     name="conveyor",
@@ -453,6 +454,21 @@ def retry(
             out.print(f"retrying {stage} of {execution.execution_id}")
         drive(sys_, execution.pipeline_name, progress=not as_json)
         finish(sys_.app.execution(execution.execution_id), as_json)
+
+
+@app.command()
+@handled
+def explain(execution_id: str, as_json: JsonFlag = False) -> None:
+    """Why an execution is where it is: waiting, superseded, cancelled, stopped or failed."""
+    with system() as sys_:
+        execution = sys_.app.find_execution(execution_id)
+        pipeline = sys_.app.pipeline_of(execution)
+        facts = explain_facts(execution, pipeline, sys_.app.execution, sys_.app.clock.now())
+    if as_json:
+        print_json({"pipelineExecutionId": execution.execution_id, "facts": facts})
+    else:
+        for fact in facts:
+            out.print(fact, markup=False)
 
 
 def main() -> None:

@@ -181,6 +181,11 @@ class Conveyor(Application[UUID]):
         pipeline: Pipeline = self.repository.get(pipeline_id)
         return pipeline
 
+    def pipeline_of(self, execution: PipelineExecution) -> Pipeline:
+        """The pipeline an execution belongs to, even if it has been deleted since."""
+        pipeline: Pipeline = self.repository.get(UUID(execution.pipeline_id))
+        return pipeline
+
     def pipeline_names(self) -> list[str]:
         registry = self._registry()
         return sorted(registry.names) if registry else []

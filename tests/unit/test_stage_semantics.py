@@ -343,3 +343,59 @@ def test_updating_the_pipeline_cancels_executions_in_flight(h: Harness) -> None:
     assert h.status(e2) == "Cancelled"
     assert h.app.pipeline("demo").active == []
     assert h.app.pipeline("demo").pipeline_version == 2
+
+
+def test_explain_names_the_superseding_execution_and_its_commit(h: Harness) -> None:
+    from projections.explain import explain
+
+    h.create(linear(3))
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    e2 = h.start()
+    h.pass_stage(e2, "Source")
+    e3 = h.start()
+    h.pass_stage(e3, "Source")
+    execution = h.app.execution(e2)
+    facts = explain(execution, h.app.pipeline_of(execution), h.app.execution, h.clock.now())
+    superseded = next(f for f in facts if f.startswith("superseded"))
+    assert f"superseded at S1 by {e3[:8]}" in superseded
+    assert "commit 0000000000" in superseded
+
+
+def test_explain_says_who_disabled_the_transition_and_why(h: Harness) -> None:
+    from projections.explain import explain
+
+    h.create(linear(2))
+    h.app.disable_stage_transition("demo", "S1", reason="release freeze", by="alice")
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    h.later(days=2)
+    execution = h.app.execution(e1)
+    facts = explain(execution, h.app.pipeline_of(execution), h.app.execution, h.clock.now())
+    assert (
+        "waiting: inbound transition to S1 disabled by alice 2 days ago: 'release freeze'"
+        in " ".join(facts)
+    )
+
+
+def test_explain_says_an_update_cancelled_the_execution(h: Harness) -> None:
+    from projections.explain import explain
+
+    h.create(linear(2))
+    e1 = h.start()
+    h.app.update_pipeline(linear(3), by="dave")
+    execution = h.app.execution(e1)
+    facts = explain(execution, h.app.pipeline_of(execution), h.app.execution, h.clock.now())
+    assert any("cancelled" in f and "dave" in f and "version 2" in f for f in facts)
+
+
+def test_explain_gives_the_failed_action_and_its_error(h: Harness) -> None:
+    from projections.explain import explain
+
+    h.create(linear(2))
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    h.report(h.find(e1, "S1"), succeeded=False)
+    execution = h.app.execution(e1)
+    facts = explain(execution, h.app.pipeline_of(execution), h.app.execution, h.clock.now())
+    assert any(f.startswith("failed at S1") and "A1 failed" in f for f in facts)

@@ -1,0 +1,156 @@
+"""Why an execution is where it is: one sentence per fact, from the aggregates' recorded reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from domain.execution import PipelineExecution
+from domain.pipeline import Pipeline
+
+Loader = Callable[[str], PipelineExecution]
+
+
+def ago(then: datetime | str, now: datetime) -> str:
+    """'3 minutes ago', '2 days ago': relative to an instant given by the caller."""
+    if isinstance(then, str):
+        then = datetime.fromisoformat(then)
+    seconds = int((now - then).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def at(value: datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def revision_phrase(execution: PipelineExecution) -> str:
+    if not execution.source_revisions:
+        return "no source revision yet"
+    parts = []
+    for revision in execution.source_revisions:
+        summary = (revision.get("revisionSummary") or "").splitlines()[0:1]
+        text = f"commit {revision['revisionId'][:10]}"
+        if summary:
+            text += f' ("{summary[0][:60]}")'
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def explain(
+    execution: PipelineExecution, pipeline: Pipeline | None, load: Loader, now: datetime
+) -> list[str]:
+    """The facts about an execution, most important first."""
+    eid = execution.execution_id
+    facts = [
+        f"execution {eid} of pipeline {execution.pipeline_name} (version "
+        f"{execution.pipeline_version}, {execution.execution_mode}) is {execution.status}.",
+        f"started {at(execution.started_at)} by {execution.started_by} (trigger "
+        f"{execution.trigger['triggerType']}), carrying {revision_phrase(execution)}.",
+    ]
+    outcome = execution.outcome or {}
+    status = execution.status
+    if status == "Superseded":
+        other = load(outcome["superseded_by"])
+        facts.append(
+            f"superseded at {outcome['stage']} by {other.execution_id[:8]}… carrying "
+            f"{revision_phrase(other)} at {at(outcome['at'])}: while it waited to enter "
+            f"{outcome['stage']}, a newer execution arrived and took its place."
+        )
+    elif status == "Cancelled":
+        facts.append(
+            f"cancelled at {at(outcome['at'])} by {outcome.get('by')}: {outcome.get('reason')}"
+            + (f" (it was in {outcome['stage']})." if outcome.get("stage") else ".")
+        )
+    elif status == "Stopped":
+        where = outcome.get("stage")
+        how = "while waiting to enter" if outcome.get("while_waiting") else "in"
+        reason = outcome.get("reason")
+        facts.append(
+            f"stopped {how} {where} at {at(outcome['at'])} by {outcome.get('by') or 'conveyor'}"
+            + (f": '{reason}'." if reason else ".")
+        )
+    elif status == "Failed":
+        error = outcome.get("error") or {}
+        facts.append(
+            f"failed at {outcome.get('stage')} at {at(outcome['at'])}: action "
+            f"{error.get('action')} ended with {error.get('code')}: {error.get('message')}."
+        )
+    elif status == "Stopping":
+        stop = execution.stop or {}
+        facts.append(
+            f"stopping ({'abandoning' if stop.get('abandon') else 'letting running actions finish'}"
+            f") since {at(stop['at'])}, requested by {stop.get('by')}"
+            + (f": '{stop['reason']}'." if stop.get("reason") else ".")
+        )
+    if execution.waiting:
+        facts.append(_waiting(execution, pipeline, load, now))
+    for run in execution.in_progress_runs():
+        if run["token"]:
+            facts.append(
+                f"waiting for approval at {run['stage']}/{run['action']} since "
+                f"{ago(run['started_at'], now)} (token {run['token']}); it times out "
+                f"{at(run['expires_at'])}."
+            )
+        else:
+            facts.append(
+                f"running {run['stage']}/{run['action']} (attempt {run['attempt']}) since "
+                f"{ago(run['started_at'], now)}."
+            )
+    facts.extend(_retries(execution))
+    for run in execution.actions.values():
+        if run["updated_by"] and run["status"] in ("Succeeded", "Failed"):
+            verb = "approved" if run["status"] == "Succeeded" else "rejected"
+            facts.append(
+                f"{run['stage']}/{run['action']} {verb} by {run['updated_by']} at "
+                f"{at(run['ended_at'])}" + (f": '{run['summary']}'." if run["summary"] else ".")
+            )
+    return facts
+
+
+def _waiting(
+    execution: PipelineExecution, pipeline: Pipeline | None, load: Loader, now: datetime
+) -> str:
+    waiting: dict[str, Any] = execution.waiting or {}
+    stage = waiting["stage"]
+    since = ago(waiting["since"], now)
+    transition = pipeline.transitions.get(stage, {}) if pipeline else {}
+    if pipeline is not None and not transition.get("enabled", True):
+        return (
+            f"waiting: inbound transition to {stage} disabled by {transition['by']} "
+            f"{ago(transition['at'], now)}: '{transition['reason']}' (waiting since {since})."
+        )
+    gate = pipeline.gate(stage) if pipeline else {"occupant": waiting.get("holder"), "waiting": []}
+    holder = gate.get("occupant") or waiting.get("holder")
+    ahead = (
+        gate["waiting"].index(execution.execution_id)
+        if execution.execution_id in gate["waiting"]
+        else 0
+    )
+    text = f"waiting to enter {stage} since {since}"
+    if holder:
+        other = load(holder)
+        text += f": the stage is held by {holder[:8]}… carrying {revision_phrase(other)}"
+    if ahead:
+        text += f"; {ahead} execution{'s' if ahead != 1 else ''} queued ahead of it"
+    return text + "."
+
+
+def _retries(execution: PipelineExecution) -> list[str]:
+    facts = []
+    for stage, state in execution.stages.items():
+        manual, auto = state["manual_retries"], state["auto_retries"]
+        if manual or auto:
+            facts.append(
+                f"stage {stage} was retried {manual + auto} time{'s' if manual + auto != 1 else ''}"
+                f" ({manual} by a person, {auto} automatically)."
+            )
+    return facts
