@@ -307,7 +307,8 @@ class _Checker:
                 0,
                 1024,
                 ROLE_ARN_PATTERN,
-                "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+                "must be an IAM role ARN like arn:aws:iam::123456789012:role/name",
+                "roleArn",
             )
         if "artifactStore" in doc and "artifactStores" in doc:
             self.add(
@@ -352,7 +353,7 @@ class _Checker:
                 3,
                 63,
                 STORE_LOCATION_PATTERN,
-                "letters, digits, '-' and '.'",
+                "may contain only letters, digits, '-' and '.'",
                 "location",
             )
         key = _obj(store.get("encryptionKey"))
@@ -386,7 +387,7 @@ class _Checker:
                 1,
                 128,
                 VARIABLE_NAME_PATTERN,
-                "letters, digits, '@', '-' and '_'",
+                "may contain only letters, digits, '@', '-' and '_'",
             )
             if isinstance(name, str):
                 if name in seen:
@@ -716,7 +717,8 @@ class _Checker:
                 0,
                 1024,
                 ROLE_ARN_PATTERN,
-                "an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+                "must be an IAM role ARN like arn:aws:iam::123456789012:role/name",
+                "roleArn",
             )
         region = action.get("region")
         if isinstance(region, str):
@@ -737,7 +739,7 @@ class _Checker:
                 1,
                 100,
                 NAMESPACE_PATTERN,
-                "letters, digits, '@', '-' and '_'",
+                "may contain only letters, digits, '@', '-' and '_'",
                 "namespace",
             )
             if namespace in RESERVED_NAMESPACES:
@@ -772,7 +774,7 @@ class _Checker:
             1,
             35,
             PROVIDER_PATTERN,
-            "letters, digits, '-' and '_'",
+            "may contain only letters, digits, '-' and '_'",
             "provider",
         )
         self._text(
@@ -782,7 +784,7 @@ class _Checker:
             1,
             9,
             PROVIDER_PATTERN,
-            "letters, digits, '-' and '_'",
+            "may contain only letters, digits, '-' and '_'",
             "version",
         )
         if not (category in catalogue.CATEGORIES and owner in catalogue.OWNERS):
@@ -811,7 +813,7 @@ class _Checker:
                     1,
                     100,
                     ARTIFACT_NAME_PATTERN,
-                    "letters, digits, '-' and '_'",
+                    "may contain only letters, digits, '-' and '_'",
                 )
                 if isinstance(name, str):
                     into.append((here, name))
@@ -868,7 +870,7 @@ class _Checker:
                 1,
                 128,
                 ENVIRONMENT_NAME_PATTERN,
-                "letters, digits and '_'",
+                "may contain only letters, digits and '_'",
             )
             self._text(
                 f"{here}.value",
@@ -985,7 +987,9 @@ class _Checker:
     # --- small checks ---
 
     def _name(self, path: str, value: Any, what: str) -> None:
-        self._text(path, value, what, 1, 100, NAME_PATTERN, "letters, digits and . @ - _")
+        self._text(
+            path, value, what, 1, 100, NAME_PATTERN, "may contain only letters, digits and . @ - _"
+        )
 
     def _text(
         self,
@@ -1008,9 +1012,7 @@ class _Checker:
                 f"'{_short(value)}' has {len(value)}",
             )
         elif pattern is not None and not re.fullmatch(pattern, value):
-            self.add(
-                path, f"{rule}.pattern", f"{what} '{_short(value)}' may contain only {allowed}"
-            )
+            self.add(path, f"{rule}.pattern", f"{what} '{_short(value)}' {allowed}")
 
     def _enum(self, path: str, value: Any, allowed: tuple[str, ...]) -> None:
         if isinstance(value, str) and value not in allowed:
