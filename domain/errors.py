@@ -54,7 +54,6 @@ class InvalidDefinition(ConveyorError):
         }
 
 
-
 class ValidationException(ConveyorError):
     """A request field breaks its constraint (pattern, length, range)."""
 
