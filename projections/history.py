@@ -1,0 +1,315 @@
+"""The history view: executions and every action attempt, newest first, 12 months kept."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from domain.errors import PipelineExecutionNotFoundException, ValidationException
+from domain.execution import PipelineExecution
+from projections.codepipeline import (
+    action_execution_details,
+    execution_document,
+    execution_summary,
+)
+from projections.runtime import Positioned, Replica, delete_by, metadata, replace_rows
+
+executions_table = sa.Table(
+    "view_history_executions",
+    metadata,
+    sa.Column("execution_id", sa.String(36), primary_key=True),
+    sa.Column("pipeline_id", sa.String(36), nullable=False),
+    sa.Column("pipeline_name", sa.String(100), nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Index("ix_view_history_executions_order", "pipeline_name", "start_us"),
+)
+
+succeeded_table = sa.Table(
+    "view_history_succeeded_stages",
+    metadata,
+    sa.Column("execution_id", sa.String(36), primary_key=True),
+    sa.Column("stage", sa.String(100), primary_key=True),
+)
+
+actions_table = sa.Table(
+    "view_history_actions",
+    metadata,
+    sa.Column("action_execution_id", sa.String(36), primary_key=True),
+    sa.Column("execution_id", sa.String(36), nullable=False, index=True),
+    sa.Column("pipeline_name", sa.String(100), nullable=False),
+    sa.Column("execution_start_us", sa.BigInteger, nullable=False),
+    sa.Column("start_us", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("ix_view_history_actions_order", "pipeline_name", "start_us"),
+)
+
+history_meta = sa.Table(
+    "view_history_meta",
+    metadata,
+    sa.Column("key", sa.String(40), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+DEFAULT_RETENTION_MONTHS = 12
+MAX_RESULTS = 100
+
+
+def micros(value: datetime) -> int:
+    """Exact instants for SQL comparisons: whole microseconds since the epoch (UTC)."""
+    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+
+
+def months_before(value: datetime, months: int) -> datetime:
+    """The same wall time `months` calendar months earlier (day clamped to the month's end)."""
+    index = value.year * 12 + value.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    for day in (value.day, 30, 29, 28):
+        try:
+            return value.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+class HistoryView:
+    """Execution summaries and documents, and action attempts, as the aggregates describe them.
+
+    Retention follows the newest event the view has seen (never the wall clock): executions that
+    started more than `retention_months` before it are dropped from the view, not from the log.
+    """
+
+    name = "history"
+    tables = (executions_table, succeeded_table, actions_table, history_meta)
+
+    def __init__(self, retention_months: int = DEFAULT_RETENTION_MONTHS) -> None:
+        self.retention_months = retention_months
+
+    def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
+        dirty: dict[str, PipelineExecution] = {}
+        newest: datetime | None = None
+        for item in batch:
+            aggregate = replica.fold(item.event)
+            if isinstance(aggregate, PipelineExecution):
+                dirty[aggregate.execution_id] = aggregate
+            timestamp = item.event.timestamp
+            if newest is None or timestamp > newest:
+                newest = timestamp
+        if newest is None:
+            return
+        newest_us = self._newest(conn, micros(newest))
+        cutoff = micros(months_before(from_micros(newest_us), self.retention_months))
+        executions: list[dict[str, Any]] = []
+        stages: list[dict[str, Any]] = []
+        actions: list[dict[str, Any]] = []
+        kept = [e for e in dirty.values() if micros(e.started_at) >= cutoff]
+        for execution in kept:
+            start_us = micros(execution.started_at)
+            executions.append(
+                {
+                    "execution_id": execution.execution_id,
+                    "pipeline_id": execution.pipeline_id,
+                    "pipeline_name": execution.pipeline_name,
+                    "start_us": start_us,
+                    "status": execution.status,
+                    "summary": json.dumps(execution_summary(execution)),
+                    "document": json.dumps(execution_document(execution)),
+                }
+            )
+            stages.extend(
+                {"execution_id": execution.execution_id, "stage": stage}
+                for stage, run in execution.stages.items()
+                if run["status"] == "Succeeded"
+            )
+            for detail in action_execution_details(execution):
+                actions.append(
+                    {
+                        "action_execution_id": detail["actionExecutionId"],
+                        "execution_id": execution.execution_id,
+                        "pipeline_name": execution.pipeline_name,
+                        "execution_start_us": start_us,
+                        "start_us": micros(
+                            execution.actions[detail["actionExecutionId"]]["started_at"]
+                        ),
+                        "status": detail["status"],
+                        "detail": json.dumps(detail),
+                    }
+                )
+        ids = [e.execution_id for e in kept]
+        delete_by(conn, succeeded_table, "execution_id", ids)
+        delete_by(conn, actions_table, "execution_id", ids)
+        replace_rows(conn, executions_table, "execution_id", executions)
+        if stages:
+            conn.execute(succeeded_table.insert(), stages)
+        if actions:
+            conn.execute(actions_table.insert(), actions)
+        self._prune(conn, cutoff)
+
+    def _newest(self, conn: Connection, candidate: int) -> int:
+        row = conn.execute(
+            sa.select(history_meta.c.value).where(history_meta.c.key == "newest_us")
+        ).first()
+        if row is None:
+            conn.execute(history_meta.insert().values(key="newest_us", value=candidate))
+            return candidate
+        if candidate > row.value:
+            conn.execute(
+                history_meta.update()
+                .where(history_meta.c.key == "newest_us")
+                .values(value=candidate)
+            )
+            return candidate
+        return int(row.value)
+
+    @staticmethod
+    def _prune(conn: Connection, cutoff: int) -> None:
+        old = sa.select(executions_table.c.execution_id).where(executions_table.c.start_us < cutoff)
+        conn.execute(succeeded_table.delete().where(succeeded_table.c.execution_id.in_(old)))
+        conn.execute(actions_table.delete().where(actions_table.c.execution_start_us < cutoff))
+        conn.execute(executions_table.delete().where(executions_table.c.start_us < cutoff))
+
+
+# ----- queries ------------------------------------------------------------------------------
+
+
+def _token(start_us: int, key: str) -> str:
+    return base64.urlsafe_b64encode(f"{start_us}:{key}".encode()).decode()
+
+
+def _untoken(token: str) -> tuple[int, str]:
+    try:
+        start, key = base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)
+        return int(start), key
+    except Exception:
+        raise ValidationException("nextToken: not a token this command gave") from None
+
+
+def _check_max(max_results: int) -> None:
+    if not 1 <= max_results <= MAX_RESULTS:
+        raise ValidationException(f"maxResults: {max_results} is outside 1..{MAX_RESULTS}")
+
+
+def _cutoff(as_of: datetime | None, retention_months: int) -> int | None:
+    return micros(months_before(as_of, retention_months)) if as_of else None
+
+
+def list_executions(
+    conn: Connection,
+    pipeline: str | None = None,
+    *,
+    status: str | None = None,
+    succeeded_in_stage: str | None = None,
+    max_results: int = MAX_RESULTS,
+    next_token: str | None = None,
+    as_of: datetime | None = None,
+    retention_months: int = DEFAULT_RETENTION_MONTHS,
+) -> dict[str, Any]:
+    """ListPipelineExecutions: summaries, most recent first, keyset-paginated."""
+    _check_max(max_results)
+    table = executions_table
+    query = sa.select(table.c.start_us, table.c.execution_id, table.c.summary)
+    if pipeline:
+        query = query.where(table.c.pipeline_name == pipeline)
+    if status:
+        query = query.where(table.c.status == status)
+    if succeeded_in_stage:
+        query = query.where(
+            table.c.execution_id.in_(
+                sa.select(succeeded_table.c.execution_id).where(
+                    succeeded_table.c.stage == succeeded_in_stage
+                )
+            )
+        )
+    cutoff = _cutoff(as_of, retention_months)
+    if cutoff is not None:
+        query = query.where(table.c.start_us >= cutoff)
+    if next_token:
+        start_us, key = _untoken(next_token)
+        query = query.where(
+            sa.or_(
+                table.c.start_us < start_us,
+                sa.and_(table.c.start_us == start_us, table.c.execution_id < key),
+            )
+        )
+    query = query.order_by(table.c.start_us.desc(), table.c.execution_id.desc())
+    rows = conn.execute(query.limit(max_results + 1)).all()
+    body: dict[str, Any] = {
+        "pipelineExecutionSummaries": [json.loads(row.summary) for row in rows[:max_results]]
+    }
+    if len(rows) > max_results:
+        last = rows[max_results - 1]
+        body["nextToken"] = _token(last.start_us, last.execution_id)
+    return body
+
+
+def get_execution(conn: Connection, execution_id: str) -> dict[str, Any]:
+    """GetPipelineExecution (with Conveyor's stage detail) from the view."""
+    row = conn.execute(
+        sa.select(executions_table.c.document).where(
+            executions_table.c.execution_id == execution_id
+        )
+    ).first()
+    if row is None:
+        raise PipelineExecutionNotFoundException(
+            f"no pipeline execution with id '{execution_id}' in the history view"
+        )
+    document: dict[str, Any] = json.loads(row.document)
+    return document
+
+
+def list_action_executions(
+    conn: Connection,
+    pipeline: str | None = None,
+    *,
+    execution_id: str | None = None,
+    status: str | None = None,
+    max_results: int = MAX_RESULTS,
+    next_token: str | None = None,
+    as_of: datetime | None = None,
+    retention_months: int = DEFAULT_RETENTION_MONTHS,
+) -> dict[str, Any]:
+    """ListActionExecutions: every attempt its own row, most recent first."""
+    _check_max(max_results)
+    table = actions_table
+    query = sa.select(table.c.start_us, table.c.action_execution_id, table.c.detail)
+    if pipeline:
+        query = query.where(table.c.pipeline_name == pipeline)
+    if execution_id:
+        query = query.where(table.c.execution_id == execution_id)
+    if status:
+        query = query.where(table.c.status == status)
+    cutoff = _cutoff(as_of, retention_months)
+    if cutoff is not None:
+        query = query.where(table.c.execution_start_us >= cutoff)
+    if next_token:
+        start_us, key = _untoken(next_token)
+        query = query.where(
+            sa.or_(
+                table.c.start_us < start_us,
+                sa.and_(table.c.start_us == start_us, table.c.action_execution_id < key),
+            )
+        )
+    query = query.order_by(table.c.start_us.desc(), table.c.action_execution_id.desc())
+    rows = conn.execute(query.limit(max_results + 1)).all()
+    body: dict[str, Any] = {
+        "actionExecutionDetails": [json.loads(row.detail) for row in rows[:max_results]]
+    }
+    if len(rows) > max_results:
+        last = rows[max_results - 1]
+        body["nextToken"] = _token(last.start_us, last.action_execution_id)
+    return body

@@ -1,0 +1,321 @@
+"""The projection runtime: pull-based catch-up of SQL views, rows and position in one commit."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import StaticPool
+
+from domain.execution import PipelineExecution
+from domain.pipeline import Pipeline
+
+BATCH = 5000
+# How many aggregates a catch-up keeps in memory; a miss reloads from the event store.
+REPLICA_SIZE = 20_000
+
+metadata = sa.MetaData()
+
+positions = sa.Table(
+    "view_positions",
+    metadata,
+    sa.Column("view", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+
+
+class EventLog(Protocol):
+    """What the runtime needs from an eventsourcing Application (duck-typed: no engine import)."""
+
+    recorder: Any
+    mapper: Any
+    repository: Any
+
+
+@dataclass(frozen=True)
+class Positioned:
+    """A domain event with its notification id in the application log."""
+
+    position: int
+    event: Any
+
+    @property
+    def kind(self) -> str:
+        return type(self.event).__name__
+
+
+class Replica:
+    """Aggregates folded from the events a catch-up has read, kept at exactly that point.
+
+    Views ask it for the aggregate an event belongs to (after the event). A cache miss replays
+    the aggregate from the event store up to the version the log has reached, so the result is
+    the same whether the view is rebuilt from 0 or caught up a few events at a time.
+    """
+
+    def __init__(self, log: EventLog, size: int = REPLICA_SIZE) -> None:
+        self._log = log
+        self._size = size
+        self._cache: OrderedDict[UUID, Any] = OrderedDict()
+
+    def fold(self, event: Any) -> Any:
+        aggregate_id = event.originator_id
+        version = event.originator_version
+        aggregate = self._cache.pop(aggregate_id, None)
+        if aggregate is None or aggregate.version != version - 1:
+            aggregate = None
+            if version > 1:
+                aggregate = self._log.repository.get(aggregate_id, version=version - 1)
+        aggregate = event.mutate(aggregate)
+        self._put(aggregate_id, aggregate)
+        return aggregate
+
+    def _put(self, aggregate_id: UUID, aggregate: Any) -> None:
+        self._cache[aggregate_id] = aggregate
+        if len(self._cache) > self._size:
+            self._cache.popitem(last=False)
+
+    def get(self, aggregate_id: str | UUID) -> Any:
+        """The aggregate as this catch-up last saw it, else as the store has it now."""
+        key = aggregate_id if isinstance(aggregate_id, UUID) else UUID(str(aggregate_id))
+        found = self._cache.get(key)
+        if found is None:
+            found = self._log.repository.get(key)
+            self._put(key, found)
+        return found
+
+    def pipeline(self, aggregate_id: str | UUID) -> Pipeline:
+        found: Pipeline = self.get(aggregate_id)
+        return found
+
+    def execution(self, aggregate_id: str | UUID) -> PipelineExecution:
+        found: PipelineExecution = self.get(aggregate_id)
+        return found
+
+
+class View(Protocol):
+    """A read model: its tables, and how a batch of events changes their rows."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def tables(self) -> Sequence[sa.Table]: ...
+
+    def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
+        """Apply a batch: read what the batch touches, compute in memory, write once."""
+
+
+@dataclass
+class ViewStatus:
+    view: str
+    position: int
+    head: int
+
+    @property
+    def behind(self) -> int:
+        return max(0, self.head - self.position)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"view": self.view, "position": self.position, "head": self.head}
+
+
+@dataclass
+class CatchUp:
+    """What one catch-up did: events applied per view and how long it took."""
+
+    applied: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return max(self.applied.values(), default=0)
+
+
+def create_view_engine(url: str) -> Engine:
+    """An engine for the views' database; in-memory SQLite shares one connection."""
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        return sa.create_engine(
+            "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+        )
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+        # Readers never block the event store's writer, and a batch commit is one fsync.
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+class Projections:
+    """The views of one application, kept in SQL beside its events."""
+
+    def __init__(
+        self, log: EventLog, engine: Engine, views: Sequence[View], *, batch: int = BATCH
+    ) -> None:
+        self.log = log
+        self.engine = engine
+        self.views = {view.name: view for view in views}
+        self.batch = batch
+        self._ready = False
+
+    # ----- schema ---------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        if self._ready:
+            return
+        with self.engine.begin() as conn:
+            positions.create(conn, checkfirst=True)
+            for view in self.views.values():
+                for table in view.tables:
+                    table.create(conn, checkfirst=True)
+        self._ready = True
+
+    def view(self, name: str) -> View:
+        try:
+            return self.views[name]
+        except KeyError:
+            from domain.errors import ValidationException
+
+            raise ValidationException(
+                f"view: no view named '{name}'; the views are " + ", ".join(self.views)
+            ) from None
+
+    # ----- positions ------------------------------------------------------------------------
+
+    def head(self) -> int:
+        return int(self.log.recorder.max_notification_id() or 0)
+
+    def positions(self) -> dict[str, int]:
+        self.ensure_tables()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(positions.c.view, positions.c.position)).all()
+        found = {row.view: int(row.position) for row in rows}
+        return {name: found.get(name, 0) for name in self.views}
+
+    def status(self) -> list[ViewStatus]:
+        head = self.head()
+        return [ViewStatus(name, position, head) for name, position in self.positions().items()]
+
+    # ----- catching up ----------------------------------------------------------------------
+
+    def catch_up(self, names: Iterable[str] | None = None) -> CatchUp:
+        """Apply every event each view has not seen yet, batch by batch."""
+        started = time.perf_counter()
+        wanted = list(names) if names is not None else list(self.views)
+        for name in wanted:
+            self.view(name)
+        result = CatchUp(applied=dict.fromkeys(wanted, 0))
+        at = {name: position for name, position in self.positions().items() if name in wanted}
+        # Views at different positions (one just rebuilt) advance together once aligned, so the
+        # log is read and the aggregates folded once per batch for all of them.
+        while at:
+            lowest = min(at.values())
+            group = [name for name, position in at.items() if position == lowest]
+            higher = [position for position in at.values() if position > lowest]
+            stop = min(higher) if higher else None
+            applied = self._advance(group, lowest, stop)
+            for name in group:
+                result.applied[name] += applied
+            if stop is None:
+                break
+            for name in group:
+                at[name] = stop
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _advance(self, names: list[str], start: int, stop: int | None) -> int:
+        replica = Replica(self.log)
+        views = [self.views[name] for name in names]
+        position = start
+        applied = 0
+        for batch, last in self._batches(position, stop):
+            with self.engine.begin() as conn:
+                for view in views:
+                    view.fold(conn, batch, replica)
+                self._set_positions(conn, names, last)
+            applied += len(batch)
+            position = last
+        return applied
+
+    def _batches(self, start: int, stop: int | None) -> Iterator[tuple[list[Positioned], int]]:
+        mapper = self.log.mapper
+        position = start
+        while True:
+            # PostgreSQL ids have gaps: always read strictly after the last id seen.
+            notifications = self.log.recorder.select_notifications(
+                start=position, limit=self.batch, stop=stop, inclusive_of_start=False
+            )
+            if not notifications:
+                return
+            batch = [Positioned(n.id, mapper.to_domain_event(n)) for n in notifications]
+            position = notifications[-1].id
+            yield batch, position
+            if len(notifications) < self.batch or (stop is not None and position >= stop):
+                return
+
+    def _set_positions(self, conn: Connection, names: list[str], position: int) -> None:
+        updated = conn.execute(
+            positions.update().where(positions.c.view.in_(names)).values(position=position)
+        ).rowcount
+        if updated != len(names):
+            present = set(conn.execute(sa.select(positions.c.view)).scalars())
+            missing = [{"view": n, "position": position} for n in names if n not in present]
+            if missing:
+                conn.execute(positions.insert(), missing)
+
+    # ----- rebuilding -----------------------------------------------------------------------
+
+    def drop(self, name: str) -> None:
+        view = self.view(name)
+        self.ensure_tables()
+        with self.engine.begin() as conn:
+            for table in reversed(list(view.tables)):
+                table.drop(conn, checkfirst=True)
+            conn.execute(positions.delete().where(positions.c.view == name))
+            for table in view.tables:
+                table.create(conn)
+
+    def rebuild(self, name: str | None = None) -> CatchUp:
+        """Drop a view (or all) and replay the whole log into it."""
+        names = [name] if name else list(self.views)
+        for each in names:
+            self.drop(each)
+        return self.catch_up(names)
+
+
+def rows_by(conn: Connection, table: sa.Table, column: str, keys: Iterable[Any]) -> list[Any]:
+    """Rows whose column is one of the keys, fetched in chunks (SQLite caps bound parameters)."""
+    keys = list(keys)
+    found: list[Any] = []
+    col = table.c[column]
+    for index in range(0, len(keys), 500):
+        chunk = keys[index : index + 500]
+        found.extend(conn.execute(sa.select(table).where(col.in_(chunk))).all())
+    return found
+
+
+def delete_by(conn: Connection, table: sa.Table, column: str, keys: Iterable[Any]) -> None:
+    keys = list(keys)
+    col = table.c[column]
+    for index in range(0, len(keys), 500):
+        conn.execute(table.delete().where(col.in_(keys[index : index + 500])))
+
+
+def replace_rows(
+    conn: Connection, table: sa.Table, column: str, rows: Sequence[dict[str, Any]]
+) -> None:
+    """Delete the rows with these keys, insert the new ones: one statement each, any dialect."""
+    if not rows:
+        return
+    delete_by(conn, table, column, {row[column] for row in rows})
+    conn.execute(table.insert(), list(rows))
