@@ -275,7 +275,7 @@ def _cases(deploy: Path) -> dict[str, tuple[str, str]]:
     later["stages"][1]["actions"][0]["inputArtifacts"] = [{"name": "Bundle"}]
     cases["input from a later action"] = (json.dumps(later), "artifact.input-undefined")
     unknown = _base(deploy)
-    unknown["stages"][4]["actions"][0]["actionTypeId"]["provider"] = "Teleport"
+    unknown["stages"][3]["actions"][0]["actionTypeId"]["provider"] = "Teleport"
     cases["unknown provider"] = (json.dumps(unknown), "action.provider-unknown")
     cases["bad json"] = ('{"pipeline": {"name": "release", "stages": [}', "json")
     return cases
