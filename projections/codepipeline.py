@@ -203,7 +203,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
 def _output_name_of(execution: PipelineExecution, action: str) -> str | None:
     for run in execution.actions.values():
         if run["action"] == action and run["output_artifacts"]:
-            return next(iter(run["output_artifacts"]))
+            return str(next(iter(run["output_artifacts"])))
     return None
 
 
