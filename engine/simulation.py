@@ -1,0 +1,444 @@
+"""What-if simulation: a scenario run through the real engine under a virtual clock, in memory."""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from domain.errors import ConveyorError, ValidationException
+from domain.execution import PipelineExecution
+from domain.pipeline import Pipeline
+from engine.app import ActionResult, ActionWork, Conveyor
+from engine.clock import ManualClock, SequentialIds, parse_instant
+from engine.settings import Settings
+
+DEFAULT_SECONDS = 60.0
+STEP_KINDS = (
+    "create",
+    "push",
+    "start",
+    "approve",
+    "reject",
+    "disable",
+    "enable",
+    "stop",
+    "retry",
+    "update",
+    "delete",
+)
+MODES = ("SUPERSEDED", "QUEUED", "PARALLEL")
+
+
+@dataclass(frozen=True)
+class Step:
+    at: datetime
+    kind: str
+    pipeline: str
+    fields: Mapping[str, Any]
+    index: int
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Pipelines, and what happens to them when: pushes, approvals, transitions, deletions."""
+
+    name: str
+    pipelines: Mapping[str, dict[str, Any]]
+    steps: tuple[Step, ...]
+    until: datetime | None = None
+    billing: Mapping[str, Any] = field(default_factory=dict)
+    durations: Mapping[str, float] = field(default_factory=dict)
+    description: str = ""
+    expect: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Scenario:
+        try:
+            document = json.loads(path.read_text())
+        except OSError as error:
+            raise ValidationException(f"scenario: cannot read {path}: {error}") from None
+        except ValueError as error:
+            raise ValidationException(f"scenario: {path} is not JSON: {error}") from None
+        return cls.from_document(document, base=path.parent)
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], base: Path | None = None) -> Scenario:
+        problems: list[str] = []
+        pipelines: dict[str, dict[str, Any]] = {}
+        for name, definition in (document.get("pipelines") or {}).items():
+            if isinstance(definition, str):
+                source = (base or Path.cwd()) / definition
+                try:
+                    definition = json.loads(source.read_text())
+                except (OSError, ValueError) as error:
+                    problems.append(f"pipelines.{name}: cannot read {source}: {error}")
+                    continue
+            if not isinstance(definition, dict):
+                problems.append(f"pipelines.{name}: must be a definition object or a file path")
+                continue
+            definition = definition.get("pipeline", definition)
+            pipelines[name] = {**definition, "name": name}
+        steps: list[Step] = []
+        previous: datetime | None = None
+        for index, raw in enumerate(document.get("events") or []):
+            where = f"events[{index}]"
+            kinds = [k for k in STEP_KINDS if k in raw]
+            if len(kinds) != 1:
+                problems.append(f"{where}: needs exactly one of {', '.join(STEP_KINDS)}")
+                continue
+            kind = kinds[0]
+            try:
+                at = parse_instant(str(raw["at"]))
+            except (KeyError, ValueError):
+                problems.append(f"{where}.at: an ISO 8601 instant is required")
+                continue
+            if previous is not None and at < previous:
+                problems.append(f"{where}.at: {raw['at']} is earlier than the event before it")
+            previous = at
+            name = str(raw[kind])
+            if kind in ("create", "update") and name not in pipelines and "definition" not in raw:
+                problems.append(f"{where}.{kind}: no pipeline '{name}' under 'pipelines'")
+            if kind in ("approve", "reject", "disable", "enable", "retry") and "stage" not in raw:
+                problems.append(f"{where}.stage: required for {kind}")
+            steps.append(Step(at, kind, name, dict(raw), index))
+        until = None
+        if document.get("until"):
+            try:
+                until = parse_instant(str(document["until"]))
+            except ValueError:
+                problems.append("until: not an ISO 8601 instant")
+        if not steps:
+            problems.append("events: a scenario needs at least one event")
+        if problems:
+            raise ValidationException("scenario: " + "; ".join(problems))
+        return cls(
+            name=str(document.get("name") or "scenario"),
+            description=str(document.get("description") or ""),
+            pipelines=pipelines,
+            steps=tuple(steps),
+            until=until,
+            billing=dict(document.get("billing") or {}),
+            durations={k: float(v) for k, v in (document.get("durations") or {}).items()},
+            expect=dict(document.get("expect") or {}),
+        )
+
+    def variant(self, *, mode: str | None = None, pipeline_type: str | None = None) -> Scenario:
+        """The same scenario with every pipeline in another execution mode or pipeline type."""
+        if mode is not None and mode not in MODES:
+            raise ValidationException(f"--mode: '{mode}' is not one of {', '.join(MODES)}")
+        if pipeline_type is not None and pipeline_type not in ("V1", "V2"):
+            raise ValidationException(f"--plan: '{pipeline_type}' is not V1 or V2")
+
+        def rewrite(definition: dict[str, Any]) -> dict[str, Any]:
+            changed = copy.deepcopy(definition)
+            if mode is not None:
+                changed["executionMode"] = mode
+                # QUEUED and PARALLEL exist only on V2 pipelines.
+                if mode != "SUPERSEDED":
+                    changed["pipelineType"] = "V2"
+            if pipeline_type is not None:
+                changed["pipelineType"] = pipeline_type
+            return changed
+
+        steps = tuple(
+            Step(
+                s.at,
+                s.kind,
+                s.pipeline,
+                {**s.fields, "definition": rewrite(s.fields["definition"])},
+                s.index,
+            )
+            if "definition" in s.fields
+            else s
+            for s in self.steps
+        )
+        return Scenario(
+            name=self.name,
+            description=self.description,
+            pipelines={name: rewrite(d) for name, d in self.pipelines.items()},
+            steps=steps,
+            until=self.until,
+            billing=self.billing,
+            durations=self.durations,
+            expect=self.expect,
+        )
+
+
+@dataclass
+class SimulationResult:
+    scenario: Scenario
+    app: Conveyor
+    pipeline_ids: dict[str, list[str]]
+    revisions: dict[str, str]
+    log: list[str]
+    errors: list[str]
+    ended_at: datetime
+
+    def pipelines(self) -> list[Pipeline]:
+        """Every pipeline the scenario created, deleted ones included, in creation order."""
+        return [_get(self.app, pid) for ids in self.pipeline_ids.values() for pid in ids]
+
+    def reach(self) -> list[dict[str, Any]]:
+        """Which revision reached which stage, per execution, in start order."""
+        rows = []
+        for ids in self.pipeline_ids.values():
+            for pid in ids:
+                pipeline = _get(self.app, pid)
+                for eid in pipeline.executions:
+                    execution: PipelineExecution = _get(self.app, eid)
+                    succeeded = [
+                        s for s, st in execution.stages.items() if st["status"] == "Succeeded"
+                    ]
+                    rows.append(
+                        {
+                            "pipeline": pipeline.name,
+                            "executionId": eid,
+                            "revision": self.revisions.get(eid),
+                            "status": execution.status,
+                            "stagesSucceeded": succeeded,
+                            "furthestStage": execution.stage,
+                            "startTime": execution.started_at.isoformat(),
+                        }
+                    )
+        return rows
+
+
+def _get(app: Conveyor, aggregate_id: str) -> Any:
+    from uuid import UUID
+
+    return app.repository.get(UUID(aggregate_id))
+
+
+class Simulation:
+    """Runs a scenario: steps at their instants, scripted actions ending after their durations."""
+
+    def __init__(self, scenario: Scenario, *, settings: Settings | None = None) -> None:
+        self.scenario = scenario
+        first = scenario.steps[0].at
+        self.clock = ManualClock(first)
+        self.ids = SequentialIds(f"simulation:{scenario.name}")
+        self.settings = settings or Settings(home=Path(".conveyor-simulation"))
+        self.app = Conveyor(
+            self.settings,
+            clock=self.clock,
+            ids=self.ids,
+            env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        )
+        self._queue: list[tuple[datetime, int, int, Any]] = []
+        self._seq = 0
+        self.revisions: dict[str, str] = {}
+        self.scripts: dict[str, Mapping[str, Any]] = {}
+        self.current_revision: dict[str, str] = {}
+        self.pipeline_ids: dict[str, list[str]] = {}
+        self.log: list[str] = []
+        self.errors: list[str] = []
+        # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
+        self._handed: set[str] = set()
+
+    # ----- the loop -------------------------------------------------------------------------
+
+    def run(self) -> SimulationResult:
+        for step in self.scenario.steps:
+            self._push(step.at, 1, step)
+        while self._queue:
+            at, _, _, item = self._queue[0]
+            deadline = self._next_deadline()
+            if deadline is not None and deadline < at:
+                self._tick(deadline)
+                continue
+            heapq.heappop(self._queue)
+            self._move_to(at)
+            if isinstance(item, Step):
+                self._step(item)
+            else:
+                work, result = item
+                self._hand(self.app.complete_action(work, result))
+        end = self.scenario.until
+        if end is not None:
+            while (deadline := self._next_deadline()) is not None and deadline <= end:
+                self._tick(deadline)
+            self._move_to(end)
+        return SimulationResult(
+            scenario=self.scenario,
+            app=self.app,
+            pipeline_ids=self.pipeline_ids,
+            revisions=self.revisions,
+            log=self.log,
+            errors=self.errors,
+            ended_at=self.clock.now(),
+        )
+
+    def _push(self, at: datetime, priority: int, item: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, priority, self._seq, item))
+
+    def _move_to(self, at: datetime) -> None:
+        if at > self.clock.now():
+            self.clock.set(at)
+
+    def _tick(self, at: datetime) -> None:
+        """Timeouts (approvals, custom actions) strike when the planner next looks."""
+        self._move_to(at)
+        for name in self.app.pipeline_names():
+            self._hand(self.app.advance(name))
+
+    def _next_deadline(self) -> datetime | None:
+        found: datetime | None = None
+        for name in self.app.pipeline_names():
+            pipeline = self.app.pipeline(name)
+            for eid in pipeline.active:
+                for run in self.app.execution(eid).in_progress_runs():
+                    if run["id"] in self._handed:
+                        continue
+                    deadline = run["deadline"]
+                    if deadline is not None and (found is None or deadline < found):
+                        found = deadline
+        return found
+
+    def _hand(self, items: list[ActionWork]) -> None:
+        """Schedule each started action to finish after its scripted duration."""
+        for work in items:
+            self._handed.add(work.action_execution_id)
+            seconds, succeeded = self._script(work)
+            revision: dict[str, Any] | None = None
+            if work.action_type["category"] == "Source":
+                revision_id = self.revisions.get(work.execution_id, "initial")
+                revision = {
+                    "revisionId": revision_id,
+                    "revisionChangeIdentifier": revision_id[:7],
+                    "revisionSummary": f"revision {revision_id}",
+                    "created": self.clock.now().isoformat(),
+                    "revisionUrl": None,
+                }
+            result = ActionResult(
+                succeeded=succeeded,
+                summary="simulated" if succeeded else "simulated failure",
+                output_artifacts={
+                    name: f"sim-{work.action_execution_id}-{name}" for name in work.output_artifacts
+                }
+                if succeeded
+                else {},
+                output_variables={"CommitId": str(revision["revisionId"])} if revision else {},
+                error_code=None if succeeded else "JobFailed",
+                error_message=None if succeeded else f"{work.action} failed (scripted)",
+                revision=revision if succeeded else None,
+            )
+            self._push(self.clock.now() + timedelta(seconds=seconds), 0, (work, result))
+
+    def _script(self, work: ActionWork) -> tuple[float, bool]:
+        script = self.scripts.get(work.execution_id, {})
+        durations = {**self.scenario.durations, **(script.get("durations") or {})}
+        seconds = DEFAULT_SECONDS
+        for key in (
+            f"{work.stage}/{work.action}",
+            work.action,
+            work.action_type["category"],
+            "default",
+        ):
+            if key in durations:
+                seconds = float(durations[key])
+                break
+        outcomes = script.get("outcomes") or {}
+        outcome = outcomes.get(f"{work.stage}/{work.action}", outcomes.get(work.action))
+        if isinstance(outcome, list):
+            attempt = self.app.execution(work.execution_id).run(work.action_execution_id)["attempt"]
+            outcome = outcome[min(attempt, len(outcome)) - 1] if outcome else None
+        succeeded = str(outcome or "Succeeded").lower() not in ("failed", "fail")
+        return seconds, succeeded
+
+    # ----- steps ----------------------------------------------------------------------------
+
+    def _step(self, step: Step) -> None:
+        name = step.pipeline
+        f = step.fields
+        by = str(f.get("by", "simulator"))
+        self.log.append(f"{step.at.isoformat()} {step.kind} {name}")
+        try:
+            if step.kind == "create":
+                definition = f.get("definition") or self.scenario.pipelines[name]
+                pipeline, eid = self.app.create_pipeline(
+                    {**definition, "name": name}, by=by, start=bool(f.get("startExecution", True))
+                )
+                self.pipeline_ids.setdefault(name, []).append(str(pipeline.id))
+                self.current_revision[name] = str(f.get("revision", f"{name}-initial"))
+                if eid:
+                    self._started(name, eid, self.current_revision[name], f)
+            elif step.kind == "push":
+                revision = str(f.get("revision") or f"{name}-r{step.index}")
+                self.current_revision[name] = revision
+                eid = self.app.start_pipeline_execution(
+                    name, by=by, trigger_type="PollForSourceChanges", trigger_detail=revision
+                )
+                self._started(name, eid, revision, f)
+            elif step.kind == "start":
+                revision = self.current_revision.get(name, f"{name}-initial")
+                eid = self.app.start_pipeline_execution(name, by=by)
+                self._started(name, eid, revision, f)
+            elif step.kind in ("approve", "reject"):
+                self.app.put_approval_result(
+                    name,
+                    str(f["stage"]),
+                    str(f.get("action") or "Approve"),
+                    status="Approved" if step.kind == "approve" else "Rejected",
+                    summary=str(f.get("comment", "")),
+                    by=by,
+                )
+            elif step.kind == "disable":
+                self.app.disable_stage_transition(
+                    name, str(f["stage"]), reason=str(f.get("reason", "simulated")), by=by
+                )
+            elif step.kind == "enable":
+                self.app.enable_stage_transition(name, str(f["stage"]), by=by)
+            elif step.kind == "stop":
+                eid = self._execution_of(name, f)
+                self.app.stop_pipeline_execution(
+                    name,
+                    eid,
+                    abandon=bool(f.get("abandon")),
+                    reason=str(f.get("reason", "")),
+                    by=by,
+                )
+            elif step.kind == "retry":
+                eid = self._execution_of(name, f)
+                self.app.retry_stage_execution(
+                    name,
+                    str(f["stage"]),
+                    eid,
+                    retry_mode=str(f.get("retryMode", "FAILED_ACTIONS")),
+                    by=by,
+                )
+            elif step.kind == "update":
+                definition = f.get("definition") or self.scenario.pipelines[name]
+                self.app.update_pipeline({**definition, "name": name}, by=by)
+            elif step.kind == "delete":
+                self.app.delete_pipeline(name, by=by)
+                return
+        except ConveyorError as error:
+            # A refused command is part of the story (e.g. QUEUED on a V1 pipeline), not a crash.
+            self.errors.append(f"events[{step.index}] {step.kind} {name}: {error.code}: {error}")
+            self.log.append(f"  refused: {error.code}: {error}")
+            return
+        self._hand(self.app.advance(name))
+
+    def _started(self, name: str, eid: str, revision: str, fields: Mapping[str, Any]) -> None:
+        self.revisions[eid] = revision
+        self.scripts[eid] = fields
+        self.log.append(f"  execution {eid} carries {revision}")
+
+    def _execution_of(self, name: str, fields: Mapping[str, Any]) -> str:
+        wanted = fields.get("revision")
+        pipeline = self.app.pipeline(name)
+        for eid in reversed(pipeline.executions):
+            if wanted is None or self.revisions.get(eid) == wanted:
+                return eid
+        raise ValidationException(f"no execution of {name} carries revision {wanted}")
+
+
+def simulate(scenario: Scenario, *, settings: Settings | None = None) -> SimulationResult:
+    return Simulation(scenario, settings=settings).run()
