@@ -8,6 +8,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.state import CopyOnWrite
+
 IN_PROGRESS = "InProgress"
 STOPPING = "Stopping"
 SUCCEEDED = "Succeeded"
@@ -25,7 +27,7 @@ def action_key(stage: str, action: str) -> str:
     return f"{stage}/{action}"
 
 
-class PipelineExecution(Aggregate):
+class PipelineExecution(CopyOnWrite, Aggregate):
     """One run of a pipeline version; all of its stage and action attempts are its events."""
 
     class Event(Aggregate.Event):

@@ -14,6 +14,7 @@ from domain.errors import (
     StageNotFoundException,
     ValidationException,
 )
+from domain.state import CopyOnWrite
 
 # Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
 # snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
@@ -28,7 +29,7 @@ def _gate() -> dict[str, Any]:
     return {"occupant": None, "waiting": [], "latest": None}
 
 
-class Pipeline(Aggregate):
+class Pipeline(CopyOnWrite, Aggregate):
     """A named pipeline: its definition versions, transition switches and who holds each stage."""
 
     class Event(Aggregate.Event):

@@ -9,11 +9,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain.errors import LimitExceededException, PipelineNameInUseException
+from domain.state import CopyOnWrite
 
 REGISTRY_ID = uuid5(NAMESPACE_URL, "conveyor:pipeline-registry")
 
 
-class PipelineRegistry(Aggregate):
+class PipelineRegistry(CopyOnWrite, Aggregate):
     """Maps each live pipeline name to its aggregate id; creating and deleting go through it."""
 
     class Created(Aggregate.Created):

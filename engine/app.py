@@ -137,6 +137,7 @@ class Conveyor(Application[UUID]):
         merged = {**settings.event_store_env(), **(env or {})}
         super().__init__(env=merged)
         self._outbox: list[ActionWork] = []
+        self._pipeline_ids: dict[str, UUID] = {}
         self._outbox_lock = threading.Lock()
 
     def _hand_out(self, work: list[ActionWork]) -> None:
@@ -174,11 +175,21 @@ class Conveyor(Application[UUID]):
         return registry
 
     def pipeline(self, name: str) -> Pipeline:
+        pipeline: Pipeline
+        known = self._pipeline_ids.get(name)
+        if known is not None:
+            # A deleted pipeline may have been re-created under its name by another process:
+            # only a live pipeline confirms the remembered id.
+            pipeline = self.repository.get(known)
+            if not pipeline.deleted:
+                return pipeline
+            self._pipeline_ids.pop(name, None)
         registry = self._registry()
         pipeline_id = registry.pipeline_id(name) if registry else None
         if pipeline_id is None:
             raise PipelineNotFoundException(f"no pipeline named '{name}'")
-        pipeline: Pipeline = self.repository.get(pipeline_id)
+        pipeline = self.repository.get(pipeline_id)
+        self._pipeline_ids[name] = pipeline_id
         return pipeline
 
     def pipeline_of(self, execution: PipelineExecution) -> Pipeline:

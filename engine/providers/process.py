@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -55,17 +56,16 @@ def base_environment(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def _kill_group(process: subprocess.Popen[bytes], grace: float) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=grace)
-    # Children that ignored SIGTERM, or outlived their parent, still belong to the group.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+def _expire(process: subprocess.Popen[bytes], expired: threading.Event, grace: float) -> None:
+    """The deadline passed: terminate the whole group, then kill what ignored SIGTERM."""
+    expired.set()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        if sig == signal.SIGTERM:
+            time.sleep(grace)
 
 
 def run(
@@ -81,6 +81,7 @@ def run(
 
     On timeout the whole process group is killed and Completed.timed_out is set.
     """
+    expired = threading.Event()
     with log.path.open("ab") as sink:
         process = subprocess.Popen(
             list(argv),
@@ -91,13 +92,19 @@ def run(
             stderr=sink,
             start_new_session=True,
         )
+        # A timer enforces the deadline so the wait below blocks in waitpid: Popen's own
+        # timeout polls with sleeps, which cost milliseconds on every short action.
+        timer = threading.Timer(
+            deadline.remaining(), _expire, args=(process, expired, _TERM_GRACE_SECONDS)
+        )
+        timer.daemon = True
+        timer.start()
         try:
-            out, _ = process.communicate(timeout=deadline.remaining())
-        except subprocess.TimeoutExpired:
-            _kill_group(process, _TERM_GRACE_SECONDS)
-            # Reap whatever the pipe still holds so the child's pipe end is closed.
-            if process.stdout is not None:
-                process.stdout.close()
+            out, _ = process.communicate()
+        finally:
+            timer.cancel()
+        if expired.is_set():
+            timer.join()
             return Completed(returncode=-signal.SIGKILL, timed_out=True)
         # Background jobs a command left behind would otherwise outlive the action.
         with contextlib.suppress(ProcessLookupError, PermissionError):

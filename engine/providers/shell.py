@@ -115,7 +115,8 @@ class ShellProvider:
             # eval keeps exports and `cd` in this session while confining a syntax error in one
             # command to that command (errexit then stops the script there).
             lines.append(f"eval -- {shlex.quote(command)}")
-        lines.append(f"rm -f {shlex.quote(str(ledger))}")
+        # Truncate rather than `rm`: a builtin, so a command-free action forks nothing extra.
+        lines.append(f": > {shlex.quote(str(ledger))}")
         lines.append(dump_variables_script(request.output_variable_names, exported_file))
         script = "\n".join(lines) + "\n"
 
