@@ -625,10 +625,7 @@ def _v2_line(
 ) -> Line:
     line = Line(month, pipeline.name, pipeline.pipeline_id, "V2", "v2")
     line.charge = rules.v2_price_per_minute * minutes
-    line.reason = (
-        f"{minutes} action-minute(s) at ${rules.v2_price_per_minute}/min (each action execution "
-        "rounded up to a whole minute; approvals and custom actions free)"
-    )
+    line.reason = f"{minutes} action-minutes at ${rules.v2_price_per_minute}/min"
     return line
 
 

@@ -33,9 +33,14 @@ positions = sa.Table(
 class EventLog(Protocol):
     """What the runtime needs from an eventsourcing Application (duck-typed: no engine import)."""
 
-    recorder: Any
-    mapper: Any
-    repository: Any
+    @property
+    def recorder(self) -> Any: ...
+
+    @property
+    def mapper(self) -> Any: ...
+
+    @property
+    def repository(self) -> Any: ...
 
 
 @dataclass(frozen=True)
