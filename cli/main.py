@@ -458,6 +458,23 @@ def retry(
 
 @app.command()
 @handled
+def tick(
+    name: Annotated[str | None, typer.Argument(help="One pipeline (default: all).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Let the clock act: time out overdue actions and approvals, then run what that unlocks."""
+    with system() as sys_:
+        names = [name] if name else sys_.app.pipeline_names()
+        for each in names:
+            drive(sys_, each, progress=not as_json)
+    if as_json:
+        print_json({"pipelines": names})
+    else:
+        out.print(f"ticked {len(names)} pipeline{'s' if len(names) != 1 else ''}")
+
+
+@app.command()
+@handled
 def explain(execution_id: str, as_json: JsonFlag = False) -> None:
     """Why an execution is where it is: waiting, superseded, cancelled, stopped or failed."""
     with system() as sys_:
