@@ -283,7 +283,7 @@ def replay_command(execution_id: str, check: bool = True, as_json: bool = False)
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         steps = timeline(sys_.app.events, execution.execution_id)
-        verdict = check_decisions(sys_.app.events, execution.execution_id) if check else None
+        verdict = check_decisions(sys_.app, execution.execution_id) if check else None
     if as_json:
         body: dict[str, Any] = {"pipelineExecutionId": execution.execution_id, "steps": steps}
         if verdict is not None:

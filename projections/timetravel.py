@@ -284,31 +284,64 @@ class _Replayer:
             self.pipeline = event.mutate(self.pipeline)
 
 
-def check_decisions(store: Events, execution_id: str) -> DecisionCheck:
-    """Replay the execution's pipeline event by event and ask the planner at every point.
+def family_events(log: Any, execution_id: str) -> list[tuple[int, Any]]:
+    """The execution's pipeline's events and its executions', with their log positions.
 
-    Within one transaction the log keeps each aggregate's order but not the interleaving between
-    aggregates, so the replay merges the per-aggregate queues as the planner directs: a decision
-    is confirmed when the events it implies are next in their queues; news (commands, action
-    results) is applied when the planner has nothing to say that the log shows.
+    Reads the application log once (skipping other pipelines' events before mapping them), up to
+    the execution's last event: positions order the commands that share an instant.
     """
-    own = events_until(store, execution_id, None)
+    own = events_until(log.events, execution_id, None)
+    if not own or type(own[0]).__name__ != "ExecutionStarted":
+        raise PipelineExecutionNotFoundException(f"no pipeline execution with id '{execution_id}'")
+    pipeline = fold(events_until(log.events, own[0].pipeline_id, None))
+    family = {str(pipeline.id), *pipeline.executions}
+    # The execution's last transaction also recorded its siblings' events after its own.
+    end = own[-1].timestamp
+    found: list[tuple[int, Any]] = []
+    position = 0
+    while True:
+        batch = log.recorder.select_notifications(
+            start=position, limit=5000, inclusive_of_start=False
+        )
+        if not batch:
+            return found
+        for notification in batch:
+            if str(notification.originator_id) in family:
+                event = log.mapper.to_domain_event(notification)
+                if event.timestamp > end:
+                    return found
+                found.append((notification.id, event))
+        position = batch[-1].id
+
+
+def check_decisions(log: Any, execution_id: str) -> DecisionCheck:
+    """Replay the execution's pipeline event by event and ask the planner at every point."""
+    return check_decisions_in(family_events(log, execution_id), execution_id)
+
+
+def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> DecisionCheck:
+    """The planner asked again over a pipeline's positioned events (see check_decisions).
+
+    Within one transaction the log keeps each aggregate's order but records the pipeline's events
+    before the executions', so the replay merges per-aggregate queues as the planner directs: a
+    decision is confirmed when the events it implies are next in their queues; news (commands,
+    action results) is applied in log order when the planner has nothing the log shows.
+    """
+    own = [e for _, e in events if str(e.originator_id) == execution_id]
     if not own:
         raise PipelineExecutionNotFoundException(f"no pipeline execution with id '{execution_id}'")
-    end = own[-1].timestamp
-    pipeline_events = events_until(store, own[0].pipeline_id, end)
-    final = fold(list(pipeline_events))
-    others = {eid: events_until(store, eid, end) for eid in final.executions}
-    stream: list[tuple[datetime, int, int, Any]] = [
-        (e.timestamp, 0, i, e) for i, e in enumerate(pipeline_events)
-    ]
-    for order, events in enumerate(others.values(), start=1):
-        stream.extend((e.timestamp, order, i, e) for i, e in enumerate(events))
-    stream.sort(key=lambda item: (item[0], item[1], item[2]))
+    start = own[0].timestamp
+    orders: dict[str, int] = {}
+    stream: list[tuple[datetime, int, int, Any]] = []
+    for position, event in events:
+        key = str(event.originator_id)
+        if type(event).__name__ == "ExecutionStarted":
+            orders[key] = len(orders) + 1
+        stream.append((event.timestamp, orders.get(key, 0), position, event))
+    stream.sort(key=lambda item: (item[0], item[2]))
     replay = _Replayer()
     check = DecisionCheck(ok=True)
     index = 0
-    start = own[0].timestamp
     while index < len(stream):
         at = stream[index][0]
         group = []
@@ -320,9 +353,11 @@ def check_decisions(store: Events, execution_id: str) -> DecisionCheck:
                 replay.apply(event)
             continue
         queues: dict[int, deque[Any]] = {}
-        for _, order, _, event in group:
+        positions: dict[int, int] = {}
+        for _, order, position, event in group:
             queues.setdefault(order, deque()).append(event)
-        problem = _merge(replay, queues, at, check)
+            positions[id(event)] = position
+        problem = _merge(replay, queues, at, check, positions)
         if problem:
             check.ok = False
             check.divergence = f"at {at.isoformat()}: {problem}"
@@ -369,13 +404,22 @@ def _expected(decision: planner.Decision, replay: _Replayer) -> list[Callable[[A
 
 
 def _merge(
-    replay: _Replayer, queues: dict[int, deque[Any]], at: datetime, check: DecisionCheck
+    replay: _Replayer,
+    queues: dict[int, deque[Any]],
+    at: datetime,
+    check: DecisionCheck,
+    positions: dict[int, int],
 ) -> str | None:
     order_of = {str(q[0].originator_id): o for o, q in queues.items() if q}
 
-    def news_at_pipeline_head() -> None:
+    def news_at_pipeline_head(before: int) -> None:
+        # Only the pipeline's news recorded before the decision's event belongs ahead of it.
         pipeline_queue = queues.get(0)
-        while pipeline_queue and not _is_decision(pipeline_queue[0]):
+        while (
+            pipeline_queue
+            and not _is_decision(pipeline_queue[0])
+            and positions[id(pipeline_queue[0])] < before
+        ):
             replay.apply(pipeline_queue.popleft())
 
     while any(queues.values()):
@@ -389,7 +433,7 @@ def _merge(
             predicates = _expected(decision, replay)
             if queue and predicates and predicates[0](queue[0]):
                 # Gate events recorded before the execution's own (dequeue, lock) come first.
-                news_at_pipeline_head()
+                news_at_pipeline_head(positions[id(queue[0])])
                 _pre_gate(queues, decision, replay)
                 replay.apply(queue.popleft())
                 for follows in predicates[1:]:
@@ -400,17 +444,23 @@ def _merge(
                 check.confirmed.append(_describe(decision))
                 continue
         applied = False
-        starting = [o for o, q in queues.items() if q and type(q[0]).__name__ == "ExecutionStarted"]
-        for order in [*starting, *sorted(queues)]:
-            queue = queues[order]
-            if queue and not _is_decision(queue[0]):
-                event = queue.popleft()
+        # News comes in log order: the earliest news still pending, once it is next in its
+        # queue (decisions recorded before it in the same queue must be re-derived first).
+        pending = [
+            (positions[id(event)], order, index)
+            for order, queue in queues.items()
+            for index, event in enumerate(queue)
+            if not _is_decision(event)
+        ]
+        if pending:
+            _, order, index = min(pending)
+            if index == 0:
+                event = queues[order].popleft()
                 replay.apply(event)
                 _news_effects(queues, event, replay)
                 if type(event).__name__ == "ExecutionStarted":
                     order_of[str(event.originator_id)] = order
                 applied = True
-                break
         if applied:
             continue
         heads = [f"{type(q[0]).__name__}" for q in queues.values() if q]
@@ -423,10 +473,23 @@ def _merge(
 def _take_gate(
     queues: dict[int, deque[Any]], replay: _Replayer, kinds: tuple[str, ...], eid: str
 ) -> None:
+    """Apply this execution's next gate events in the pipeline's queue, if they are these kinds.
+
+    Other executions' gate events may sit ahead of them: the pipeline records every decision's
+    bookkeeping in decision order, and the replay re-derives those decisions in its own turn.
+    """
     queue = queues.get(0)
+    if not queue:
+        return
     for name in kinds:
-        if queue and type(queue[0]).__name__ == name and queue[0].execution_id == eid:
-            replay.apply(queue.popleft())
+        mine = next(
+            (i for i, e in enumerate(queue) if getattr(e, "execution_id", None) == eid), None
+        )
+        if mine is None or type(queue[mine]).__name__ != name:
+            continue
+        event = queue[mine]
+        del queue[mine]
+        replay.apply(event)
 
 
 def _pre_gate(queues: dict[int, deque[Any]], decision: planner.Decision, replay: _Replayer) -> None:
