@@ -58,7 +58,8 @@ class Positioned:
 class Replica:
     """Aggregates folded from the events a catch-up has read, kept at exactly that point.
 
-    Views ask it for the aggregate an event belongs to (after the event). A cache miss replays
+    Views ask it for the aggregate an event belongs to, as it stands at the end of the batch (the
+    runtime folds each batch once before the views read it). A cache miss replays
     the aggregate from the event store up to the version the log has reached, so the result is
     the same whether the view is rebuilt from 0 or caught up a few events at a time.
     """
@@ -71,7 +72,11 @@ class Replica:
     def fold(self, event: Any) -> Any:
         aggregate_id = event.originator_id
         version = event.originator_version
-        aggregate = self._cache.pop(aggregate_id, None)
+        aggregate = self._cache.get(aggregate_id)
+        if aggregate is not None and aggregate.version >= version:
+            # Already folded this batch (the runtime folds once, then every view reads).
+            return aggregate
+        self._cache.pop(aggregate_id, None)
         if aggregate is None or aggregate.version != version - 1:
             aggregate = None
             if version > 1:
@@ -244,6 +249,8 @@ class Projections:
         position = start
         applied = 0
         for batch, last in self._batches(position, stop):
+            for item in batch:
+                replica.fold(item.event)
             with self.engine.begin() as conn:
                 for view in views:
                     view.fold(conn, batch, replica)
