@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from cli import render
 from cli.context import actor, err, handled, out, print_json, system
+from cli.reports import (
+    audit_app,
+    billing_app,
+    pipeline_diff_command,
+    projections_app,
+    replay_command,
+    simulate_command,
+    state_document,
+)
 from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
 from domain.execution import TERMINAL_STATUSES, PipelineExecution
 from domain.validation import parse_definition, pipeline_json_schema
@@ -20,12 +29,11 @@ from engine.settings import load_settings
 from projections.codepipeline import (
     action_execution_details,
     execution_document,
-    execution_summary,
     pipeline_metadata,
-    pipeline_state,
     pipeline_summary,
 )
 from projections.explain import explain as explain_facts
+from projections.history import list_executions
 
 app = typer.Typer(
     name="conveyor",
@@ -44,6 +52,11 @@ transition_app = typer.Typer(
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(executions_app, name="executions")
 app.add_typer(transition_app, name="transition")
+app.add_typer(billing_app, name="billing")
+app.add_typer(audit_app, name="audit")
+app.add_typer(projections_app, name="projections")
+app.command("simulate")(simulate_command)
+pipeline_app.command("diff")(pipeline_diff_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
@@ -243,32 +256,46 @@ def start(
 @handled
 def executions_list(
     name: str,
+    status: Annotated[str | None, typer.Option(help="Only executions with this status.")] = None,
+    succeeded_in_stage: Annotated[
+        str | None, typer.Option("--succeeded-in-stage", help="Only those that passed STAGE.")
+    ] = None,
     max_results: Annotated[int, typer.Option("--max-results", min=1, max=100)] = 100,
     next_token: Annotated[str | None, typer.Option("--next-token")] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """The pipeline's executions, most recent first."""
-    offset = 0
-    if next_token:
-        try:
-            offset = int(next_token)
-        except ValueError:
-            raise ValidationException("nextToken: not a token this command gave") from None
+    """The pipeline's executions, most recent first (ListPipelineExecutions)."""
     with system() as sys_:
-        pipeline = sys_.app.pipeline(name)
-        ids = list(reversed(pipeline.executions))
-        page = ids[offset : offset + max_results]
-        summaries = [execution_summary(sys_.app.execution(e)) for e in page]
-    token = str(offset + max_results) if offset + max_results < len(ids) else None
+        sys_.app.pipeline(name)
+        with sys_.views().engine.connect() as conn:
+            body = list_executions(
+                conn,
+                name,
+                status=status,
+                succeeded_in_stage=succeeded_in_stage,
+                max_results=max_results,
+                next_token=next_token,
+                retention_months=sys_.settings.history_retention_months,
+            )
     if as_json:
-        body: dict[str, Any] = {"pipelineExecutionSummaries": summaries}
-        if token:
-            body["nextToken"] = token
         print_json(body)
     else:
-        render.executions(summaries)
-        if token:
-            out.print(f"[dim]more: --next-token {token}[/]")
+        render.executions(body["pipelineExecutionSummaries"])
+        if body.get("nextToken"):
+            out.print(f"[dim]more: --next-token {body['nextToken']}[/]")
+
+
+@executions_app.command("replay")
+@handled
+def executions_replay(
+    execution_id: str,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Skip re-deriving the planner's decisions.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """An execution's timeline step by step from its events; checks the decisions still hold."""
+    replay_command(execution_id, check=not no_check, as_json=as_json)
 
 
 @executions_app.command("show")
@@ -322,11 +349,18 @@ def logs(
 
 @app.command()
 @handled
-def state(name: str, as_json: JsonFlag = False) -> None:
-    """The pipeline's current state, as GetPipelineState shows it."""
+def state(
+    name: str,
+    at: Annotated[
+        str | None, typer.Option("--at", help="An ISO 8601 instant: the state as it was then.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The pipeline's current state (GetPipelineState), or its state at an earlier instant."""
     with system() as sys_:
-        pipeline = sys_.app.pipeline(name)
-        document = pipeline_state(pipeline, sys_.app.execution)
+        if at is None:
+            sys_.app.pipeline(name)  # PipelineNotFoundException for a name that isn't live
+        document = state_document(sys_, name, at)
     if as_json:
         print_json(document)
     else:

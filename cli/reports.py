@@ -37,10 +37,7 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.
 
 def views(sys_: System, *, catch_up: bool = True) -> Projections:
     """The views beside this system's events, caught up with every event first."""
-    projections = open_projections(sys_.app, sys_.settings.sqlalchemy_url())
-    if catch_up:
-        projections.catch_up()
-    return projections
+    return sys_.views(catch_up=catch_up)
 
 
 def instant(text: str | None, option: str) -> datetime | None:

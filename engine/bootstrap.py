@@ -1,9 +1,13 @@
-"""The composition root: builds the application, the runner and the views from settings."""
+"""The composition root: builds the application, the runner and the views from settings.
+
+It is the one engine module that imports `projections` (to open the views beside the events);
+nothing else in the engine does, so the engine's commands never depend on a read model.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.app import Conveyor
@@ -11,6 +15,8 @@ from engine.artifacts import ArtifactStore
 from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
 from engine.runner import Listener, Runner
 from engine.settings import Settings, load_settings
+from projections.runtime import Projections
+from projections.views import open_projections
 
 
 @dataclass
@@ -20,11 +26,26 @@ class System:
     settings: Settings
     app: Conveyor
     artifacts: ArtifactStore
+    _views: Projections | None = field(default=None, repr=False)
 
     def runner(self, listener: Listener | None = None) -> Runner:
         return Runner(self.app, self.artifacts, listener=listener)
 
+    def views(self, *, catch_up: bool = True) -> Projections:
+        """The read models beside the events; caught up with every event first by default."""
+        if self._views is None:
+            self._views = open_projections(
+                self.app,
+                self.settings.sqlalchemy_url(),
+                retention_months=self.settings.history_retention_months,
+            )
+        if catch_up:
+            self._views.catch_up()
+        return self._views
+
     def close(self) -> None:
+        if self._views is not None:
+            self._views.engine.dispose()
         self.app.close()
 
 

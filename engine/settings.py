@@ -27,6 +27,8 @@ class Settings:
     # "native" uses eventsourcing's own sqlite/postgres modules (2-3x faster, measured in
     # DESIGN.md); "sqlalchemy" uses eventsourcing-sqlalchemy on the same URL.
     persistence: str = "native"
+    # History older than this is dropped from the history view (never from the event log).
+    history_retention_months: int = 12
 
     @property
     def database_path(self) -> Path:
@@ -128,4 +130,5 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         cancelled_actions=cancelled,
         workers=_int(env, "CONVEYOR_WORKERS", 8),
         persistence=persistence,
+        history_retention_months=_int(env, "CONVEYOR_HISTORY_RETENTION_MONTHS", 12),
     )
