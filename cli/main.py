@@ -59,6 +59,8 @@ app.command("simulate")(simulate_command)
 pipeline_app.command("diff")(pipeline_diff_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")]
+Token = Annotated[str | None, typer.Option(help="The approval run's token.")]
 
 
 def read_definition(path: Path) -> str:
@@ -387,8 +389,8 @@ def approve(
     name: str,
     stage: str,
     action: str,
-    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")] = "",
-    token: Annotated[str | None, typer.Option(help="The approval run's token.")] = None,
+    comment: Comment = "",
+    token: Token = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a waiting manual approval; the pipeline then runs on here."""
@@ -401,8 +403,8 @@ def reject(
     name: str,
     stage: str,
     action: str,
-    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")] = "",
-    token: Annotated[str | None, typer.Option(help="The approval run's token.")] = None,
+    comment: Comment = "",
+    token: Token = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a waiting manual approval; the execution fails."""

@@ -360,6 +360,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         run = {**self.actions[action_execution_id], **changes}
         self.actions = {**self.actions, action_execution_id: run}
 
+    def _end_run(self, action_execution_id: str, at: datetime, **changes: Any) -> None:
+        self._set_run(action_execution_id, updated_at=at, ended_at=at, **changes)
+
     def _end(self, status: str, at: datetime, **outcome: Any) -> None:
         self.status = status
         self.waiting = None
@@ -437,8 +440,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         expires_at: datetime
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._set_run(
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 token=self.token,
                 expires_at=self.expires_at,
                 deadline=self.expires_at,
@@ -464,8 +468,6 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 revision=dict(self.revision) if self.revision else None,
                 external_execution_id=self.external_execution_id,
                 external_execution_url=self.external_execution_url,
-                updated_at=self.timestamp,
-                ended_at=self.timestamp,
             )
             # A retry overrides the outputs of earlier attempts in the same execution.
             aggregate.artifacts = {**aggregate.artifacts, **self.output_artifacts}
@@ -491,14 +493,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         external_execution_id: str | None
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._set_run(
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 status=FAILED,
                 error={"code": self.error_code, "message": self.error_message},
                 summary=self.summary,
                 external_execution_id=self.external_execution_id,
-                updated_at=self.timestamp,
-                ended_at=self.timestamp,
             )
 
     class ActionAbandoned(Event):
@@ -506,12 +507,11 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         reason: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._set_run(
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 status=ABANDONED,
                 summary=self.reason,
-                updated_at=self.timestamp,
-                ended_at=self.timestamp,
             )
 
     class ApprovalGranted(Event):
@@ -520,13 +520,12 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         summary: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._set_run(
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 status=SUCCEEDED,
                 summary=self.summary,
                 updated_by=self.by,
-                updated_at=self.timestamp,
-                ended_at=self.timestamp,
             )
 
     class ApprovalRejected(Event):
@@ -535,8 +534,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         summary: str
 
         def apply(self, aggregate: Any) -> None:
-            aggregate._set_run(
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 status=FAILED,
                 summary=self.summary,
                 updated_by=self.by,
@@ -544,8 +544,6 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                     "code": "ApprovalRejected",
                     "message": f"rejected by {self.by}: {self.summary}",
                 },
-                updated_at=self.timestamp,
-                ended_at=self.timestamp,
             )
 
     class StageSucceeded(Event):
