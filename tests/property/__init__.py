@@ -1,0 +1,1 @@
+"""Property-based tests: stage semantics and replay under random command interleavings."""
