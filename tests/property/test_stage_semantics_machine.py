@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from hypothesis.stateful import run_state_machine_as_test
 
+from domain.errors import InvalidApprovalTokenException
+from tests.harness import Harness, approval_action, definition, linear, shell_action, source_action
 from tests.property.machine import DEEPER, StageSemanticsMachine
 
 
@@ -29,3 +34,61 @@ def test_queued_mode_keeps_one_execution_per_stage_and_admits_in_arrival_order()
 
 def test_parallel_mode_runs_executions_independently_through_the_same_stage_rules() -> None:
     run_state_machine_as_test(ParallelMachine, settings=DEEPER)
+
+
+# ----- known engine bugs, reduced to one example each (the machine tolerates them while its
+# `accepts_answers_after_deadline` is True) -----------------------------------------------------
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="put_approval_result looks for the pending approval before _settle applies timeouts, "
+    "so an answer after the deadline is accepted when no advance ran since the deadline",
+)
+def test_an_approval_answered_after_its_deadline_is_refused_as_expired(h: Harness) -> None:
+    stages = [
+        ("Source", [source_action()]),
+        ("Gate", [approval_action(minutes=60)]),
+        ("Ship", [shell_action("Go")]),
+    ]
+    h.create(definition(stages))
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    run = h.app.execution(e1).latest_run("Gate", "Approve")
+    assert run is not None
+    h.later(minutes=61)  # past the deadline; no advance has run since
+    with pytest.raises(InvalidApprovalTokenException):
+        h.app.put_approval_result(
+            "demo",
+            "Gate",
+            "Approve",
+            status="Approved",
+            summary="late",
+            by="bob",
+            token=run["token"],
+        )
+    gate = h.app.execution(e1).latest_run("Gate", "Approve")
+    assert gate is not None and gate["error"]["code"] == "TimedOut"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="complete_action records the result before _settle applies timeouts, so a result "
+    "that arrives after the action's deadline succeeds it instead of it having timed out",
+)
+def test_an_action_result_after_its_deadline_is_ignored_because_the_action_timed_out(
+    h: Harness,
+) -> None:
+    h.create(linear(2))
+    e1 = h.start()
+    work = h.find(e1, "Source")
+    h.later(minutes=61)  # the source action's 60-minute timeout passed; no advance since
+    h.report(work)
+    run = h.app.execution(e1).run(work.action_execution_id)
+    assert (run["status"], run["error"] and run["error"]["code"]) == ("Failed", "TimedOut")
+    assert h.status(e1) == "Failed"
