@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.app import Conveyor
 from engine.settings import Settings
 from projections.billing import billing_report, months_between
+from projections.runtime import BATCH
 from projections.state import current_state
 from projections.views import open_projections
 
@@ -20,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("home", type=Path)
     parser.add_argument("--month", default="2025-07")
-    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=BATCH)
     args = parser.parse_args()
     settings = Settings(home=args.home)
     app = Conveyor(settings)
@@ -42,7 +43,7 @@ def main() -> None:
     projections.batch = args.batch
     done = projections.rebuild()
     rate = done.events / done.seconds
-    print(f"events in store:            {head:,}")
+    print(f"events in store:            {head:,} (batches of {projections.batch:,})")
     print(f"raw log read + map:         {raw:,.0f} events/s")
     print(
         f"full rebuild (4 views):     {rate:,.0f} events/s ({done.seconds:.1f}s), "

@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
-from projections.history import from_micros, micros
-from projections.runtime import Positioned, Replica, metadata
+from projections.history import from_micros
+from projections.runtime import Positioned, Replica, dumps_sorted, insert_rows, metadata, micros
 
 audit_table = sa.Table(
     "view_audit",
@@ -62,11 +62,14 @@ SKIPPED_FIELDS = {"originator_id", "originator_version", "timestamp", "originato
 
 
 def event_fields(event: Any) -> dict[str, Any]:
-    return {k: v for k, v in vars(event).items() if k not in SKIPPED_FIELDS}
+    data = dict(vars(event))
+    for key in SKIPPED_FIELDS:
+        data.pop(key, None)
+    return data
 
 
 def _json(value: Any) -> str:
-    return json.dumps(value, default=str, sort_keys=True)
+    return dumps_sorted(value)
 
 
 class AuditView:
@@ -76,27 +79,22 @@ class AuditView:
     tables = (audit_table,)
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
-        rows = []
-        for item in batch:
-            aggregate = replica.fold(item.event)
-            rows.append(audit_row(item, aggregate))
-        if rows:
-            conn.execute(audit_table.insert(), rows)
+        insert_rows(conn, audit_table, [audit_row(item) for item in batch])
 
 
-def audit_row(item: Positioned, aggregate: Any) -> dict[str, Any]:
-    event = item.event
+def audit_row(item: Positioned) -> dict[str, Any]:
     kind = item.kind
-    data = event_fields(event)
+    aggregate = item.aggregate
+    data = event_fields(item.event)
     pipeline_id = pipeline_name = execution_id = None
-    if isinstance(aggregate, Pipeline):
-        pipeline_id, pipeline_name = str(aggregate.id), aggregate.name
+    if isinstance(aggregate, PipelineExecution):
+        pipeline_id, pipeline_name = aggregate.pipeline_id, aggregate.pipeline_name
+        execution_id = item.key
+        category = CATEGORIES.get(kind, "execution")
+    elif isinstance(aggregate, Pipeline):
+        pipeline_id, pipeline_name = item.key, aggregate.name
         category = CATEGORIES.get(kind, "gate")
         execution_id = data.get("execution_id")
-    elif isinstance(aggregate, PipelineExecution):
-        pipeline_id, pipeline_name = aggregate.pipeline_id, aggregate.pipeline_name
-        execution_id = aggregate.execution_id
-        category = CATEGORIES.get(kind, "execution")
     elif isinstance(aggregate, PipelineRegistry):
         pipeline_name = data.get("name")
         pipeline_id = data.get("pipeline_id")
@@ -105,7 +103,7 @@ def audit_row(item: Positioned, aggregate: Any) -> dict[str, Any]:
         category = "other"
     return {
         "position": item.position,
-        "at_us": micros(event.timestamp),
+        "at_us": item.at_us,
         "pipeline_id": pipeline_id,
         "pipeline_name": pipeline_name,
         "execution_id": execution_id,

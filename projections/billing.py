@@ -18,8 +18,8 @@ from sqlalchemy.engine import Connection
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
-from projections.history import from_micros, micros
-from projections.runtime import Positioned, Replica, metadata, rows_by
+from projections.history import from_micros
+from projections.runtime import Positioned, Replica, insert_rows, metadata, micros, rows_by
 
 pipelines_table = sa.Table(
     "view_billing_pipelines",
@@ -66,6 +66,15 @@ ENDING_EVENTS = {
     "ApprovalGranted",
     "ApprovalRejected",
 }
+# The only events that change a billing fact; the rest of the log is skipped unread.
+BILLED_EVENTS = ENDING_EVENTS | {
+    "PipelineCreated",
+    "PipelineUpdated",
+    "PipelineDeleted",
+    "RevisionDetected",
+    "ExecutionStarted",
+    "ActionStarted",
+}
 
 
 class BillingView:
@@ -86,29 +95,31 @@ class BillingView:
         new_actions: dict[str, dict[str, Any]] = {}
         ended: dict[str, tuple[int, str]] = {}
         for item in batch:
-            event = item.event
-            aggregate = replica.fold(event)
             kind = item.kind
-            at = micros(event.timestamp)
+            if kind not in BILLED_EVENTS:
+                continue
+            event = item.event
+            aggregate = item.aggregate
+            at = item.at_us
             if isinstance(aggregate, Pipeline):
                 if kind == "PipelineCreated":
-                    new_pipelines[str(aggregate.id)] = {
-                        "pipeline_id": str(aggregate.id),
+                    new_pipelines[item.key] = {
+                        "pipeline_id": item.key,
                         "name": aggregate.name,
                         "created_us": at,
                         "deleted_us": None,
                         "pipeline_type": aggregate.pipeline_type,
                     }
                 elif kind == "PipelineUpdated":
-                    types[str(aggregate.id)] = aggregate.pipeline_type
+                    types[item.key] = aggregate.pipeline_type
                 elif kind == "PipelineDeleted":
-                    deleted[str(aggregate.id)] = at
+                    deleted[item.key] = at
                 elif kind == "RevisionDetected" and event.new:
                     revisions.setdefault(event.execution_id, event.revision_id)
             elif isinstance(aggregate, PipelineExecution):
                 if kind == "ExecutionStarted":
-                    new_executions[aggregate.execution_id] = {
-                        "execution_id": aggregate.execution_id,
+                    new_executions[item.key] = {
+                        "execution_id": item.key,
                         "pipeline_id": aggregate.pipeline_id,
                         "pipeline_type": aggregate.pipeline_type,
                         "trigger_type": aggregate.trigger["triggerType"],
@@ -120,7 +131,7 @@ class BillingView:
                     action_type = event.action_type
                     new_actions[event.action_execution_id] = {
                         "action_execution_id": event.action_execution_id,
-                        "execution_id": aggregate.execution_id,
+                        "execution_id": item.key,
                         "pipeline_id": aggregate.pipeline_id,
                         "pipeline_type": aggregate.pipeline_type,
                         "category": action_type["category"],
@@ -149,12 +160,9 @@ class BillingView:
             if aeid in new_actions:
                 at, status = ended.pop(aeid)
                 new_actions[aeid].update(ended_us=at, status=status)
-        if new_pipelines:
-            conn.execute(pipelines_table.insert(), list(new_pipelines.values()))
-        if new_executions:
-            conn.execute(executions_table.insert(), list(new_executions.values()))
-        if new_actions:
-            conn.execute(actions_table.insert(), list(new_actions.values()))
+        insert_rows(conn, pipelines_table, list(new_pipelines.values()))
+        insert_rows(conn, executions_table, list(new_executions.values()))
+        insert_rows(conn, actions_table, list(new_actions.values()))
         if deleted:
             conn.execute(
                 pipelines_table.update()

@@ -18,7 +18,15 @@ from projections.codepipeline import (
     execution_document,
     execution_summary,
 )
-from projections.runtime import Positioned, Replica, delete_by, metadata, replace_rows
+from projections.runtime import (
+    Positioned,
+    Replica,
+    delete_by,
+    dumps,
+    insert_rows,
+    metadata,
+    micros,
+)
 
 executions_table = sa.Table(
     "view_history_executions",
@@ -31,6 +39,8 @@ executions_table = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("document", sa.Text, nullable=False),
     sa.Index("ix_view_history_executions_order", "pipeline_name", "start_us"),
+    # Retention: finding executions older than the cutoff must not scan the table.
+    sa.Index("ix_view_history_executions_start", "start_us"),
 )
 
 succeeded_table = sa.Table(
@@ -62,12 +72,6 @@ history_meta = sa.Table(
 
 DEFAULT_RETENTION_MONTHS = 12
 MAX_RESULTS = 100
-
-
-def micros(value: datetime) -> int:
-    """Exact instants for SQL comparisons: whole microseconds since the epoch (UTC)."""
-    delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(value: int) -> datetime:
@@ -102,62 +106,69 @@ class HistoryView:
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
         dirty: dict[str, PipelineExecution] = {}
-        newest: datetime | None = None
+        # Executions that start in this batch have no rows yet: nothing to delete first.
+        fresh: set[str] = set()
+        newest = None
         for item in batch:
-            aggregate = replica.fold(item.event)
+            aggregate = item.aggregate
             if isinstance(aggregate, PipelineExecution):
-                dirty[aggregate.execution_id] = aggregate
-            timestamp = item.event.timestamp
-            if newest is None or timestamp > newest:
-                newest = timestamp
+                dirty[item.key] = aggregate
+                if item.kind == "ExecutionStarted":
+                    fresh.add(item.key)
+            if newest is None or item.at_us > newest:
+                newest = item.at_us
         if newest is None:
             return
-        newest_us = self._newest(conn, micros(newest))
+        newest_us = self._newest(conn, newest)
         cutoff = micros(months_before(from_micros(newest_us), self.retention_months))
         executions: list[dict[str, Any]] = []
         stages: list[dict[str, Any]] = []
         actions: list[dict[str, Any]] = []
-        kept = [e for e in dirty.values() if micros(e.started_at) >= cutoff]
-        for execution in kept:
+        older: list[str] = []
+        for execution_id, execution in dirty.items():
             start_us = micros(execution.started_at)
+            if start_us < cutoff:
+                continue
+            if execution_id not in fresh:
+                older.append(execution_id)
+            pipeline_name = execution.pipeline_name
             executions.append(
                 {
-                    "execution_id": execution.execution_id,
+                    "execution_id": execution_id,
                     "pipeline_id": execution.pipeline_id,
-                    "pipeline_name": execution.pipeline_name,
+                    "pipeline_name": pipeline_name,
                     "start_us": start_us,
                     "status": execution.status,
-                    "summary": json.dumps(execution_summary(execution)),
-                    "document": json.dumps(execution_document(execution)),
+                    "summary": dumps(execution_summary(execution)),
+                    "document": dumps(execution_document(execution)),
                 }
             )
             stages.extend(
-                {"execution_id": execution.execution_id, "stage": stage}
+                {"execution_id": execution_id, "stage": stage}
                 for stage, run in execution.stages.items()
                 if run["status"] == "Succeeded"
             )
+            runs = execution.actions
             for detail in action_execution_details(execution):
+                aeid = detail["actionExecutionId"]
                 actions.append(
                     {
-                        "action_execution_id": detail["actionExecutionId"],
-                        "execution_id": execution.execution_id,
-                        "pipeline_name": execution.pipeline_name,
+                        "action_execution_id": aeid,
+                        "execution_id": execution_id,
+                        "pipeline_name": pipeline_name,
                         "execution_start_us": start_us,
-                        "start_us": micros(
-                            execution.actions[detail["actionExecutionId"]]["started_at"]
-                        ),
+                        "start_us": micros(runs[aeid]["started_at"]),
                         "status": detail["status"],
-                        "detail": json.dumps(detail),
+                        "detail": dumps(detail),
                     }
                 )
-        ids = [e.execution_id for e in kept]
-        delete_by(conn, succeeded_table, "execution_id", ids)
-        delete_by(conn, actions_table, "execution_id", ids)
-        replace_rows(conn, executions_table, "execution_id", executions)
-        if stages:
-            conn.execute(succeeded_table.insert(), stages)
-        if actions:
-            conn.execute(actions_table.insert(), actions)
+        if older:
+            delete_by(conn, succeeded_table, "execution_id", older)
+            delete_by(conn, actions_table, "execution_id", older)
+            delete_by(conn, executions_table, "execution_id", older)
+        insert_rows(conn, executions_table, executions)
+        insert_rows(conn, succeeded_table, stages)
+        insert_rows(conn, actions_table, actions)
         self._prune(conn, cutoff)
 
     def _newest(self, conn: Connection, candidate: int) -> int:
@@ -179,6 +190,10 @@ class HistoryView:
     @staticmethod
     def _prune(conn: Connection, cutoff: int) -> None:
         old = sa.select(executions_table.c.execution_id).where(executions_table.c.start_us < cutoff)
+        # Every row of the other tables belongs to an execution in the executions table (same
+        # start), so when no execution is older than the cutoff there is nothing to delete.
+        if conn.execute(old.limit(1)).first() is None:
+            return
         conn.execute(succeeded_table.delete().where(succeeded_table.c.execution_id.in_(old)))
         conn.execute(actions_table.delete().where(actions_table.c.execution_start_us < cutoff))
         conn.execute(executions_table.delete().where(executions_table.c.start_us < cutoff))

@@ -13,7 +13,7 @@ from domain.errors import PipelineNotFoundException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from projections.codepipeline import pipeline_state
-from projections.runtime import Positioned, Replica, metadata, replace_rows
+from projections.runtime import Positioned, Replica, dumps, metadata, replace_rows
 
 state_table = sa.Table(
     "view_state",
@@ -34,12 +34,12 @@ class StateView:
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
         dirty: dict[str, None] = {}
         for item in batch:
-            aggregate = replica.fold(item.event)
-            if isinstance(aggregate, Pipeline):
-                dirty[str(aggregate.id)] = None
-            elif isinstance(aggregate, PipelineExecution):
+            aggregate = item.aggregate
+            if isinstance(aggregate, PipelineExecution):
                 # Any execution event can change what its pipeline's state shows.
                 dirty[aggregate.pipeline_id] = None
+            elif isinstance(aggregate, Pipeline):
+                dirty[item.key] = None
         rows = []
         for pipeline_id in dirty:
             pipeline = replica.pipeline(pipeline_id)
@@ -49,7 +49,7 @@ class StateView:
                     "pipeline_id": pipeline_id,
                     "name": pipeline.name,
                     "deleted": pipeline.deleted,
-                    "document": json.dumps(document),
+                    "document": dumps(document),
                 }
             )
         replace_rows(conn, state_table, "pipeline_id", rows)
