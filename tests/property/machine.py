@@ -1033,6 +1033,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         active = {eid for eid, e in executions.items() if e.status in ACTIVE_STATUSES}
         self.check(set(pipeline.active) == active, "the pipeline's active list is wrong")
         self.check(len(pipeline.active) == len(set(pipeline.active)), "active has duplicates")
+        self.check(pipeline.executions == self.started, "the pipeline lists other executions")
         for eid, execution in executions.items():
             name = self.label(eid)
             shadow = self.shadows[eid]
@@ -1084,6 +1085,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
             ]
             if self.mode == PARALLEL:
                 self.check(not enabled or not waiting, f"{stage} open yet executions wait")
+                self.check(gate["occupant"] is None, f"{stage} is locked in PARALLEL mode")
                 continue
             self.check(
                 len(holders) <= 1,
