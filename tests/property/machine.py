@@ -59,7 +59,6 @@ from tests.property.support import (
 DEEPER = settings(stateful_step_count=settings().stateful_step_count * 3)
 
 PARALLEL = "PARALLEL"
-QUEUED = "QUEUED"
 SUPERSEDED_MODE = "SUPERSEDED"
 WAIT_DISABLED = "transition-disabled"
 
@@ -67,10 +66,7 @@ NOT_STOPPABLE = "PipelineExecutionNotStoppableException"
 DUPLICATE_STOP = "DuplicatedStopRequestException"
 NOT_RETRYABLE = "StageNotRetryableException"
 NOT_LATEST = "NotLatestPipelineExecutionException"
-STALE_TOKEN_ERRORS = {"InvalidApprovalTokenException", "ApprovalAlreadyCompletedException"}
 
-# Minutes the virtual clock may jump: past short and default approval timeouts, past the 1-hour
-# action timeout, past the 7-day approval default and past the 30-day stale-transition rule.
 # How far the virtual clock may jump in one step (in minutes, or to just past the earliest deadline
 # of the work in progress, which times that work out). Long jumps are rare: they time out
 # everything running; 31 days also makes disabled transitions stale.
@@ -149,7 +145,9 @@ class StageSemanticsMachine(RuleBasedStateMachine):
     semantics checked after every step, both on the aggregates' state and on the event log.
 
     Parametrise by subclassing: `modes` (which executionMode the shape may take), `max_stages`,
-    `max_executions`, `max_updates`, `persistence` ("popo" or "sqlite"). Extend `after_step`
+    `max_executions` (started in all), `max_concurrent` (active at once), `max_disabled`
+    (transitions disabled at once), `max_updates`, `persistence` ("popo" or "sqlite"; SQLite
+    keeps its file at `self.home / "events.sqlite"`). Extend `after_step`
     (call super first) to check more after every step, e.g. that a view rebuilt from position 0
     equals the incrementally maintained one; `self.h`, `self.snap`, `self.ops`, `self.last_batch`
     (the notifications the last step recorded) and `self.last_changed` (the ids of the
@@ -177,7 +175,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         self.ops: list[tuple[Op, str | None]] = []
         self.started: list[str] = []
         self.updates = 0
-        # The model's own record of transitions: stage -> instant it was disabled (None: open).
+        # The model's own record of transitions: disabled stage -> instant it was disabled.
         self.disabled: dict[str, datetime] = {}
         self.position = 0
         self.last_batch: list[Any] = []
@@ -188,7 +186,6 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         self.saved: dict[UUID, dict[str, Any]] = {}
         self.snap: Snapshot | None = None
         self.current_op: Op | None = None
-        self.pending_checks: list[tuple[str, str, str]] = []
 
     # ----- plumbing ----------------------------------------------------------------------------
 
@@ -222,7 +219,9 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         return result, error
 
     def fail(self, message: str) -> None:
-        tail = "\n".join(f"  {op}" + (f" -> {err}" if err else "") for op, err in self.ops[-12:])
+        tail = "\n".join(
+            f"  {str(op)[:160]}" + (f" -> {err}" if err else "") for op, err in self.ops[-12:]
+        )
         raise AssertionError(f"{message}\nlast commands:\n{tail}")
 
     def check(self, condition: object, message: str) -> None:
