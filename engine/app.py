@@ -589,10 +589,15 @@ class Conveyor(Application[UUID]):
         if len(summary) > 512:
             raise ValidationException("result.summary: at most 512 characters")
 
+        # Record what the clock decided (an expired approval) even if the answer is refused.
+        self._catch_up_clock(name)
+
         def attempt() -> datetime:
             now = self.clock.now()
             unit = _Unit(self, self.pipeline(name))
             self._require_approval_action(unit.pipeline, stage, action)
+            # Deadlines first: an answer after its approval expired must find it timed out.
+            self._settle(unit, now)
             execution, run = self._pending_approval(unit, stage, action, token)
             if status == "Approved":
                 execution.grant_approval(run["id"], by=by, summary=summary, now=now)
@@ -656,6 +661,17 @@ class Conveyor(Application[UUID]):
 
     # ----- the engine's own moves -------------------------------------------------------------
 
+    def _catch_up_clock(self, name: str) -> None:
+        """Settle the pipeline in its own transaction; its work waits in the outbox."""
+
+        def attempt() -> None:
+            now = self.clock.now()
+            unit = _Unit(self, self.pipeline(name))
+            self._settle(unit, now)
+            unit.save()
+
+        self._transact(attempt)
+
     def advance(self, name: str) -> list[ActionWork]:
         """Apply every decision the planner can make now; return the actions to run."""
 
@@ -674,6 +690,8 @@ class Conveyor(Application[UUID]):
         def attempt() -> None:
             now = self.clock.now()
             unit = _Unit(self, self.pipeline(work.pipeline_name))
+            # Deadlines first: a result arriving after its action timed out is ignored.
+            self._settle(unit, now)
             execution = unit.execution(work.execution_id)
             run = execution.actions[work.action_execution_id]
             # A result for an abandoned, timed-out or cancelled action is ignored.

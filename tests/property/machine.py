@@ -161,11 +161,6 @@ class StageSemanticsMachine(RuleBasedStateMachine):
     max_disabled = 2
     max_updates = 1
     persistence = "popo"
-    # Known engine bug (see tests/property/test_stage_semantics_machine.py, the xfail examples):
-    # an approval answer or action result that arrives after the deadline, before any `advance`
-    # timed it out, is recorded instead of refused/ignored. While True the machine tolerates it;
-    # set False once put_approval_result and complete_action apply timeouts first.
-    accepts_answers_after_deadline = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -315,7 +310,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
                 after["status"] == FAILED and (after["error"] or {}).get("code") == "TimedOut"
             )
             self.check(
-                timed_out or self.accepts_answers_after_deadline,
+                timed_out,
                 f"a result that came after {work.stage}/{work.action}'s deadline was recorded "
                 f"({after['status']}) instead of the action timing out",
             )
@@ -359,7 +354,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         pending = next(r for r in self.snap.executions[eid].actions.values() if r["token"] == token)  # type: ignore[union-attr]
         expired = pending["deadline"] <= self.h.clock.now() + COMMAND_TICK  # type: ignore[union-attr]
         _, error = self.do(Op("approval", (stage, action, token, status)))
-        if expired and (error is not None or not self.accepts_answers_after_deadline):
+        if expired:
             self.check(
                 error == "InvalidApprovalTokenException",
                 f"an answer after the approval's deadline gave {error}, expected "

@@ -36,8 +36,7 @@ def test_parallel_mode_runs_executions_independently_through_the_same_stage_rule
     run_state_machine_as_test(ParallelMachine, settings=DEEPER)
 
 
-# ----- known engine bugs, reduced to one example each (the machine tolerates them while its
-# `accepts_answers_after_deadline` is True) -----------------------------------------------------
+# ----- answers and results after a deadline, reduced to one example each ---------------------
 
 
 @pytest.fixture
@@ -45,11 +44,6 @@ def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="put_approval_result looks for the pending approval before _settle applies timeouts, "
-    "so an answer after the deadline is accepted when no advance ran since the deadline",
-)
 def test_an_approval_answered_after_its_deadline_is_refused_as_expired(h: Harness) -> None:
     stages = [
         ("Source", [source_action()]),
@@ -76,11 +70,6 @@ def test_an_approval_answered_after_its_deadline_is_refused_as_expired(h: Harnes
     assert gate is not None and gate["error"]["code"] == "TimedOut"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="complete_action records the result before _settle applies timeouts, so a result "
-    "that arrives after the action's deadline succeeds it instead of it having timed out",
-)
 def test_an_action_result_after_its_deadline_is_ignored_because_the_action_timed_out(
     h: Harness,
 ) -> None:
