@@ -67,7 +67,11 @@ def read_definition(path: Path) -> str:
     if str(path) == "-":
         return sys.stdin.read()
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidDefinition(
+            [Problem("$", "json", f"{path} is not UTF-8 text (byte {error.start})")]
+        ) from None
     except OSError as error:
         raise InvalidDefinition(
             [Problem("$", "file", f"cannot read {path}: {error.strerror or error}")]
@@ -193,7 +197,7 @@ def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
 @handled
 def pipeline_get(
     name: str,
-    version: Annotated[int | None, typer.Option(help="An earlier version.")] = None,
+    version: Annotated[int | None, typer.Option(help="An earlier version.", min=1)] = None,
 ) -> None:
     """Print the definition as `aws codepipeline get-pipeline` does."""
     with system() as sys_:
@@ -373,14 +377,18 @@ def _approval(
     name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
 ) -> None:
     with system() as sys_:
-        at = sys_.app.put_approval_result(
-            name, stage, action, status=status, summary=comment, by=actor(), token=token
-        )
-        if as_json:
-            print_json({"approvedAt": at.timestamp()})
-        else:
-            out.print(f"{status.lower()} {stage}/{action} of {name} as {actor()}")
-        drive(sys_, name, progress=not as_json)
+        try:
+            at = sys_.app.put_approval_result(
+                name, stage, action, status=status, summary=comment, by=actor(), token=token
+            )
+            if as_json:
+                print_json({"approvedAt": at.timestamp()})
+            else:
+                out.print(f"{status.lower()} {stage}/{action} of {name} as {actor()}")
+        finally:
+            # Even a refused answer may have let the clock act first (an expired approval
+            # unlocking its stage); what that started must run here, not be left waiting.
+            drive(sys_, name, progress=not as_json)
 
 
 @app.command()

@@ -81,7 +81,7 @@ class Pipeline(CopyOnWrite, Aggregate):
         return self.definitions[-1]
 
     def declaration(self, version: int | None = None) -> PipelineDeclaration:
-        version = version or self.pipeline_version
+        version = self.pipeline_version if version is None else version
         if not 1 <= version <= self.pipeline_version:
             raise PipelineVersionNotFoundException(
                 f"pipeline '{self.name}' has no version {version} (latest is "
@@ -249,12 +249,18 @@ class Pipeline(CopyOnWrite, Aggregate):
         by: str
 
         def apply(self, aggregate: Any) -> None:
+            # Disabling again (a new reason) keeps the original instant: the 30-day rule counts
+            # from when the transition was first closed.
+            current = aggregate.transitions.get(self.stage, {})
+            since = self.timestamp.isoformat()
+            if current and not current.get("enabled", True):
+                since = current["at"]
             aggregate.transitions = {
                 **aggregate.transitions,
                 self.stage: {
                     "enabled": False,
                     "by": self.by,
-                    "at": self.timestamp.isoformat(),
+                    "at": since,
                     "reason": self.reason,
                 },
             }

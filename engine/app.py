@@ -224,6 +224,10 @@ class Conveyor(Application[UUID]):
             pass
         except PipelineExecutionNotFoundException:
             raise
+        if len(prefix) < 4:
+            raise ValidationException(
+                f"execution id: '{prefix}' is too short; give at least 4 characters of the id"
+            )
         matches = [
             execution_id
             for name in self.pipeline_names()
@@ -482,6 +486,11 @@ class Conveyor(Application[UUID]):
             unit = _Unit(self, self.pipeline(name))
             unit.pipeline.require_stage(stage)
             execution = unit.execution(self.execution(execution_id, name).execution_id)
+            if execution.pipeline_id != str(unit.pipeline.id):
+                raise PipelineExecutionNotFoundException(
+                    f"execution {execution_id} belongs to a pipeline named '{name}' that was "
+                    "deleted; it cannot be retried in the new one"
+                )
             reset = self._check_retry(unit, execution, stage, retry_mode)
             execution.retry_stage(
                 stage,
@@ -689,7 +698,9 @@ class Conveyor(Application[UUID]):
 
         def attempt() -> None:
             now = self.clock.now()
-            unit = _Unit(self, self.pipeline(work.pipeline_name))
+            # By id, not name: the pipeline may have been deleted while the action ran.
+            owner = self.execution(work.execution_id)
+            unit = _Unit(self, self.pipeline_of(owner))
             # Deadlines first: a result arriving after its action timed out is ignored.
             self._settle(unit, now)
             execution = unit.execution(work.execution_id)

@@ -399,3 +399,30 @@ def test_explain_gives_the_failed_action_and_its_error(h: Harness) -> None:
     execution = h.app.execution(e1)
     facts = explain(execution, h.app.pipeline_of(execution), h.app.execution, h.clock.now())
     assert any(f.startswith("failed at S1") and "A1 failed" in f for f in facts)
+
+
+def test_disabling_a_disabled_transition_again_keeps_the_30_day_clock_running(h: Harness) -> None:
+    h.create(linear(2))
+    h.app.disable_stage_transition("demo", "S1", reason="freeze", by="alice")
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    h.later(days=29)
+    h.app.disable_stage_transition("demo", "S1", reason="longer freeze", by="alice")
+    h.later(days=16)
+    h.app.enable_stage_transition("demo", "S1", by="alice")
+    assert h.status(e1) == "Stopped"
+
+
+def test_an_execution_of_a_deleted_pipeline_cannot_be_retried_in_its_namesake(
+    h: Harness,
+) -> None:
+    from domain.errors import PipelineExecutionNotFoundException
+
+    h.create(linear(2, mode="PARALLEL"))
+    e1 = h.start()
+    h.pass_stage(e1, "Source")
+    h.report(h.find(e1, "S1"), succeeded=False)
+    h.app.delete_pipeline("demo", by="dave")
+    h.create(linear(2, mode="PARALLEL"))
+    with pytest.raises(PipelineExecutionNotFoundException):
+        h.app.retry_stage_execution("demo", "S1", e1, retry_mode="FAILED_ACTIONS", by="dave")
