@@ -423,7 +423,8 @@ class StageSemanticsMachine(RuleBasedStateMachine):
     @rule(data=st.data(), reason=st.sampled_from(TRANSITION_REASONS))
     def disable_a_transition(self, data: st.DataObject, reason: str) -> None:
         stage = data.draw(st.sampled_from(self.stage_names[1:]), label="stage")
-        self.disabled[stage] = self.h.clock.now() + timedelta(seconds=1)  # type: ignore[union-attr]
+        # Disabling again keeps the first instant: the 30-day rule counts from it.
+        self.disabled.setdefault(stage, self.h.clock.now() + timedelta(seconds=1))  # type: ignore[union-attr]
         _, error = self.do(Op("disable", (stage, reason)))
         self.check(error is None, f"disabling the transition to {stage} failed with {error}")
 
