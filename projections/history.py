@@ -223,6 +223,28 @@ def _cutoff(as_of: datetime | None, retention_months: int) -> int | None:
     return micros(months_before(as_of, retention_months)) if as_of else None
 
 
+def _page(
+    conn: Connection,
+    query: Any,
+    start: Any,
+    key: Any,
+    items: str,
+    max_results: int,
+    next_token: str | None,
+) -> dict[str, Any]:
+    """One keyset page, newest first: the token holds the last row's start and key."""
+    if next_token:
+        start_us, last_key = _untoken(next_token)
+        query = query.where(sa.or_(start < start_us, sa.and_(start == start_us, key < last_key)))
+    query = query.order_by(start.desc(), key.desc())
+    rows = conn.execute(query.limit(max_results + 1)).all()
+    body: dict[str, Any] = {items: [json.loads(row[2]) for row in rows[:max_results]]}
+    if len(rows) > max_results:
+        last = rows[max_results - 1]
+        body["nextToken"] = _token(last[0], last[1])
+    return body
+
+
 def list_executions(
     conn: Connection,
     pipeline: str | None = None,
@@ -253,23 +275,15 @@ def list_executions(
     cutoff = _cutoff(as_of, retention_months)
     if cutoff is not None:
         query = query.where(table.c.start_us >= cutoff)
-    if next_token:
-        start_us, key = _untoken(next_token)
-        query = query.where(
-            sa.or_(
-                table.c.start_us < start_us,
-                sa.and_(table.c.start_us == start_us, table.c.execution_id < key),
-            )
-        )
-    query = query.order_by(table.c.start_us.desc(), table.c.execution_id.desc())
-    rows = conn.execute(query.limit(max_results + 1)).all()
-    body: dict[str, Any] = {
-        "pipelineExecutionSummaries": [json.loads(row.summary) for row in rows[:max_results]]
-    }
-    if len(rows) > max_results:
-        last = rows[max_results - 1]
-        body["nextToken"] = _token(last.start_us, last.execution_id)
-    return body
+    return _page(
+        conn,
+        query,
+        table.c.start_us,
+        table.c.execution_id,
+        "pipelineExecutionSummaries",
+        max_results,
+        next_token,
+    )
 
 
 def get_execution(conn: Connection, execution_id: str) -> dict[str, Any]:
@@ -311,20 +325,12 @@ def list_action_executions(
     cutoff = _cutoff(as_of, retention_months)
     if cutoff is not None:
         query = query.where(table.c.execution_start_us >= cutoff)
-    if next_token:
-        start_us, key = _untoken(next_token)
-        query = query.where(
-            sa.or_(
-                table.c.start_us < start_us,
-                sa.and_(table.c.start_us == start_us, table.c.action_execution_id < key),
-            )
-        )
-    query = query.order_by(table.c.start_us.desc(), table.c.action_execution_id.desc())
-    rows = conn.execute(query.limit(max_results + 1)).all()
-    body: dict[str, Any] = {
-        "actionExecutionDetails": [json.loads(row.detail) for row in rows[:max_results]]
-    }
-    if len(rows) > max_results:
-        last = rows[max_results - 1]
-        body["nextToken"] = _token(last.start_us, last.action_execution_id)
-    return body
+    return _page(
+        conn,
+        query,
+        table.c.start_us,
+        table.c.action_execution_id,
+        "actionExecutionDetails",
+        max_results,
+        next_token,
+    )
