@@ -240,15 +240,27 @@ class Simulation:
         self.errors: list[str] = []
         # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
         self._handed: set[str] = set()
+        # Executions whose push scripts answer their approvals or retry their failures.
+        self._reactive: list[str] = []
+        self._reacted: set[str] = set()
+        self._origin: dict[str, int] = {}
 
     # ----- the loop -------------------------------------------------------------------------
 
     def run(self) -> SimulationResult:
         for step in self.scenario.steps:
             self._push(step.at, 1, step)
-        while self._queue:
-            at, _, _, item = self._queue[0]
+        end = self.scenario.until
+        while True:
             deadline = self._next_deadline()
+            if not self._queue:
+                # Past the last event, deadlines strike up to `until`; a scripted reaction to
+                # one (a retry after a timeout) queues more events.
+                if deadline is None or end is None or deadline > end:
+                    break
+                self._tick(deadline)
+                continue
+            at, _, _, item = self._queue[0]
             if deadline is not None and deadline < at:
                 self._tick(deadline)
                 continue
@@ -259,10 +271,8 @@ class Simulation:
             else:
                 work, result = item
                 self._hand(self.app.complete_action(work, result))
-        end = self.scenario.until
+            self._react()
         if end is not None:
-            while (deadline := self._next_deadline()) is not None and deadline <= end:
-                self._tick(deadline)
             self._move_to(end)
         return SimulationResult(
             scenario=self.scenario,
@@ -287,6 +297,7 @@ class Simulation:
         self._move_to(at)
         for name in self.app.pipeline_names():
             self._hand(self.app.advance(name))
+        self._react()
 
     def _next_deadline(self) -> datetime | None:
         found: datetime | None = None
@@ -368,18 +379,18 @@ class Simulation:
                 self.pipeline_ids.setdefault(name, []).append(str(pipeline.id))
                 self.current_revision[name] = str(f.get("revision", f"{name}-initial"))
                 if eid:
-                    self._started(name, eid, self.current_revision[name], f)
+                    self._started(name, eid, self.current_revision[name], f, step.index)
             elif step.kind == "push":
                 revision = str(f.get("revision") or f"{name}-r{step.index}")
                 self.current_revision[name] = revision
                 eid = self.app.start_pipeline_execution(
                     name, by=by, trigger_type="PollForSourceChanges", trigger_detail=revision
                 )
-                self._started(name, eid, revision, f)
+                self._started(name, eid, revision, f, step.index)
             elif step.kind == "start":
                 revision = self.current_revision.get(name, f"{name}-initial")
                 eid = self.app.start_pipeline_execution(name, by=by)
-                self._started(name, eid, revision, f)
+                self._started(name, eid, revision, f, step.index)
             elif step.kind in ("approve", "reject"):
                 self.app.put_approval_result(
                     name,
@@ -388,6 +399,7 @@ class Simulation:
                     status="Approved" if step.kind == "approve" else "Rejected",
                     summary=str(f.get("comment", "")),
                     by=by,
+                    token=f.get("token"),
                 )
             elif step.kind == "disable":
                 self.app.disable_stage_transition(
@@ -426,18 +438,74 @@ class Simulation:
             return
         self._hand(self.app.advance(name))
 
-    def _started(self, name: str, eid: str, revision: str, fields: Mapping[str, Any]) -> None:
+    def _started(
+        self, name: str, eid: str, revision: str, fields: Mapping[str, Any], index: int
+    ) -> None:
         self.revisions[eid] = revision
+        self._origin[eid] = index
         self.scripts[eid] = fields
         self.log.append(f"  execution {eid} carries {revision}")
+        if fields.get("approvals") or fields.get("retries"):
+            self._reactive.append(eid)
+
+    # ----- reactions scripted per push: approval answers and retries of failures -------------
+
+    def _react(self) -> None:
+        """Schedule what a push's script says to do once its execution asks for it."""
+        for eid in self._reactive:
+            execution = self.app.execution(eid)
+            script = self.scripts[eid]
+            answers = script.get("approvals") or {}
+            for run in execution.in_progress_runs():
+                answer = answers.get(f"{run['stage']}/{run['action']}")
+                if run["token"] and answer is not None and run["id"] not in self._reacted:
+                    self._reacted.add(run["id"])
+                    self._schedule(eid, _answer_step(run, answer))
+            retries = list(script.get("retries") or [])
+            key = f"{eid}@{execution.attempt}"
+            used = sum(1 for k in self._reacted if k.startswith(eid + "@"))
+            if execution.status == "Failed" and key not in self._reacted and used < len(retries):
+                self._reacted.add(key)
+                retry = retries[used]
+                stage = (execution.outcome or {}).get("stage") or execution.stage
+                self._schedule(
+                    eid,
+                    {
+                        "after": retry.get("after", 0),
+                        "retry": stage,
+                        "retryMode": retry.get("mode", "FAILED_ACTIONS"),
+                    },
+                )
+
+    def _schedule(self, eid: str, reaction: dict[str, Any]) -> None:
+        at = self.clock.now() + timedelta(seconds=float(reaction.pop("after", 0)))
+        kind = "retry" if "retry" in reaction else str(reaction.pop("kind"))
+        stage = reaction.pop("retry", None) or reaction.get("stage")
+        name = self.app.execution(eid).pipeline_name
+        fields = {**reaction, "stage": stage, "executionId": eid, "by": "simulator"}
+        self._push(at, 1, Step(at, kind, name, fields, self._origin[eid]))
 
     def _execution_of(self, name: str, fields: Mapping[str, Any]) -> str:
+        if fields.get("executionId"):
+            return str(fields["executionId"])
         wanted = fields.get("revision")
         pipeline = self.app.pipeline(name)
         for eid in reversed(pipeline.executions):
             if wanted is None or self.revisions.get(eid) == wanted:
                 return eid
         raise ValidationException(f"no execution of {name} carries revision {wanted}")
+
+
+def _answer_step(run: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
+    rejected = str(answer.get("result", "Approved")) == "Rejected"
+    return {
+        "after": answer.get("after", 0),
+        "kind": "reject" if rejected else "approve",
+        "stage": run["stage"],
+        "action": run["action"],
+        "token": run["token"],
+        "comment": "scripted answer",
+    }
 
 
 def simulate(scenario: Scenario, *, settings: Settings | None = None) -> SimulationResult:
