@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.context import handled, out, print_json
 from domain.errors import InvalidDefinition, Problem, ValidationException
@@ -129,27 +128,18 @@ def _render_stats(stats: dict[str, Any]) -> None:
         f"[bold]== statistics[/] over {stats['histories']} histories, "
         f"{stats['revisions']} revisions, {stats['executions']} executions"
     )
-    table = Table(header_style="bold")
-    for column in (
-        "stage",
-        "reached",
-        "lead p50",
-        "lead p95",
-        "lead max",
-        "queue p50",
-        "queue p95",
-        "queue max",
-    ):
-        table.add_column(column, justify="left" if column == "stage" else "right", no_wrap=True)
+    # Plain columns, not a table: the figures read the same at any terminal width.
+    width = max([len(stage) for stage in stats["leadTimeSeconds"]] + [5])
+    out.print(
+        f"{'stage':<{width}}  {'reached':>7}  {'lead p50':>9}  {'lead p95':>9}  {'lead max':>9}"
+        f"  {'queue p50/p95/max':>17}",
+        markup=False,
+    )
     for stage, lead in stats["leadTimeSeconds"].items():
         queue = stats["queuePeak"][stage]
-        table.add_row(
-            stage,
-            str(lead["count"]),
-            *(shown(lead[k], True) for k in ("p50", "p95", "max")),
-            *(shown(queue[k], False) for k in ("p50", "p95", "max")),
-        )
-    out.print(table)
+        times = "  ".join(f"{shown(lead[k], True):>9}" for k in ("p50", "p95", "max"))
+        peaks = "/".join(shown(queue[k], False) for k in ("p50", "p95", "max"))
+        out.print(f"{stage:<{width}}  {lead['count']:>7}  {times}  {peaks:>17}", markup=False)
     out.print(f"superseded: {stats['supersededFraction']:.1%} of executions", markup=False)
     out.print(f"never deployed: {stats['neverDeployedFraction']:.1%} of revisions", markup=False)
     cost = stats["costPerMonth"]

@@ -54,6 +54,13 @@ def seconds(value: object) -> float:
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
+def _duration(value: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if value >= size and value % size == 0:
+            return f"{int(value // size)}{unit}"
+    return f"{value:g}s"
+
+
 @dataclass(frozen=True)
 class Range:
     """A closed interval of seconds a value is drawn from."""
@@ -106,7 +113,9 @@ class PropertySpec:
     path: str = ""
 
     def describe(self) -> str:
-        shown = " ".join(f"{k}={v}" for k, v in self.params.items())
+        shown = " ".join(
+            f"{k}={_duration(v) if k == 'within' else v}" for k, v in self.params.items()
+        )
         return f"{self.kind} {shown}".strip()
 
 
