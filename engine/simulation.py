@@ -358,7 +358,9 @@ class Simulation:
         outcomes = script.get("outcomes") or {}
         outcome = outcomes.get(f"{work.stage}/{work.action}", outcomes.get(work.action))
         if isinstance(outcome, list):
-            attempt = self.app.execution(work.execution_id).run(work.action_execution_id)["attempt"]
+            # The n-th attempt of this action in the execution, retries of its stage included.
+            runs = self.app.execution(work.execution_id).actions.values()
+            attempt = sum(1 for r in runs if (r["stage"], r["action"]) == (work.stage, work.action))
             outcome = outcome[min(attempt, len(outcome)) - 1] if outcome else None
         succeeded = str(outcome or "Succeeded").lower() not in ("failed", "fail")
         return seconds, succeeded

@@ -82,64 +82,71 @@ def instant(offset: float) -> str:
     return (ORIGIN + timedelta(seconds=offset)).isoformat().replace("+00:00", "Z")
 
 
-def histories(
-    definition: Mapping[str, Any], inputs: Inputs | None = None
-) -> st.SearchStrategy[dict[str, Any]]:
-    """Scenario documents for `conveyor simulate`: pushes, outcomes, approvals, operations."""
-    document = dict(definition.get("pipeline", definition))
-    declaration = parse_definition(document)
-    inputs = inputs or Inputs()
-    plans = plan(declaration, inputs)
-    name = declaration.name
-    stages = declaration.stage_names()
+class _Draws:
+    """Every strategy a history is drawn with, built once (Hypothesis is faster that way)."""
 
-    @st.composite
-    def draw(data: st.DrawFn) -> dict[str, Any]:
-        count = data(st.integers(inputs.pushes_min, inputs.pushes_max))
-        gap = Range(0.0, 2 * 3600.0 / inputs.per_hour)
-        events: list[dict[str, Any]] = [{"at": instant(0), "create": name, "startExecution": False}]
+    def __init__(self, declaration: PipelineDeclaration, inputs: Inputs) -> None:
+        self.inputs = inputs
+        self.plans = plan(declaration, inputs)
+        self.name = declaration.name
+        self.stages = declaration.stage_names()
+        self.pushes = st.integers(inputs.pushes_min, inputs.pushes_max)
+        self.gap = seconds(Range(0.0, 2 * 3600.0 / inputs.per_hour))
+        self.durations = {a.key: seconds(a.duration) for a in self.plans}
+        self.fails = {a.key: chance(a.failure) for a in self.plans if a.failure > 0}
+        self.roll = st.integers(0, PER_MILLE - 1)
+        self.approval_delay = seconds(inputs.approval_delay)
+        self.retry_delay = seconds(inputs.retry_delay)
+        self.operations = st.integers(0, inputs.max_operations)
+        self.kinds = [
+            kind
+            for kind, enabled in (
+                ("disable", inputs.transitions and len(self.stages) > 1),
+                ("stop", inputs.stops),
+                ("update", inputs.updates),
+            )
+            if enabled
+        ]
+
+    def history(self, data: st.DrawFn, document: Mapping[str, Any]) -> dict[str, Any]:
+        count = data(self.pushes)
+        events: list[dict[str, Any]] = [
+            {"at": instant(0), "create": self.name, "startExecution": False}
+        ]
         offset = 60.0
         for index in range(count):
             if index:
-                offset += data(seconds(gap))
-            script = data(push_script(plans, inputs))
-            events.append(
-                {"at": instant(offset), "push": name, "revision": f"r{index + 1}"} | script
-            )
-        operations = data(st.integers(0, inputs.max_operations))
-        for _ in range(operations):
-            events.extend(data(operation(name, stages, count, offset, inputs)))
+                offset += data(self.gap)
+            push = {"at": instant(offset), "push": self.name, "revision": f"r{index + 1}"}
+            events.append(push | self.script(data))
+        if self.kinds:
+            for _ in range(data(self.operations)):
+                events.extend(self.operation(data, count, offset))
         events.sort(key=lambda e: (e["at"], "create" not in e))
         last = max(e["at"] for e in events)
         return {
-            "name": f"explore-{name}",
+            "name": f"explore-{self.name}",
             "description": "a history drawn by conveyor explore",
-            "pipelines": {name: copy.deepcopy(document) | {"name": name}},
+            "pipelines": {self.name: copy.deepcopy(dict(document)) | {"name": self.name}},
             "events": events,
             "until": (datetime.fromisoformat(last) + HORIZON).isoformat().replace("+00:00", "Z"),
         }
 
-    return draw()
-
-
-def push_script(plans: list[ActionPlan], inputs: Inputs) -> st.SearchStrategy[dict[str, Any]]:
-    """How each action of one push's execution goes: durations, outcomes, approval answers."""
-
-    @st.composite
-    def draw(data: st.DrawFn) -> dict[str, Any]:
+    def script(self, data: st.DrawFn) -> dict[str, Any]:
+        """How each action of one push's execution goes: durations, outcomes, approvals."""
         durations: dict[str, int] = {}
         outcomes: dict[str, list[str]] = {}
         approvals: dict[str, dict[str, Any]] = {}
-        attempts = 2 + inputs.retries
-        for action in plans:
+        attempts = 2 + self.inputs.retries
+        for action in self.plans:
             if action.approval:
-                approvals_answer = data(answer(inputs))
-                if approvals_answer is not None:
-                    approvals[action.key] = approvals_answer
+                given = self.answer(data)
+                if given is not None:
+                    approvals[action.key] = given
                 continue
-            durations[action.key] = data(seconds(action.duration))
-            if action.failure > 0:
-                failed = [data(chance(action.failure)) for _ in range(attempts)]
+            durations[action.key] = data(self.durations[action.key])
+            if action.key in self.fails:
+                failed = [data(self.fails[action.key]) for _ in range(attempts)]
                 if any(failed):
                     last = max(i for i, f in enumerate(failed) if f)
                     outcomes[action.key] = [
@@ -150,62 +157,56 @@ def push_script(plans: list[ActionPlan], inputs: Inputs) -> st.SearchStrategy[di
             script["outcomes"] = outcomes
         if approvals:
             script["approvals"] = approvals
-        if inputs.retries and (outcomes or any(a.approval for a in plans)):
-            delays = [data(seconds(inputs.retry_delay)) for _ in range(inputs.retries)]
-            script["retries"] = [{"after": d} for d in delays]
+        if self.inputs.retries and (outcomes or any(a.approval for a in self.plans)):
+            script["retries"] = [
+                {"after": data(self.retry_delay)} for _ in range(self.inputs.retries)
+            ]
         return script
 
-    return draw()
-
-
-def answer(inputs: Inputs) -> st.SearchStrategy[dict[str, Any] | None]:
-    """An approval's answer after a delay, or none at all (it times out)."""
-
-    @st.composite
-    def draw(data: st.DrawFn) -> dict[str, Any] | None:
-        roll = data(st.integers(0, PER_MILLE - 1))
-        delay = data(seconds(inputs.approval_delay))
-        if roll >= PER_MILLE - round(inputs.timeouts * PER_MILLE):
+    def answer(self, data: st.DrawFn) -> dict[str, Any] | None:
+        """An approval's answer after a delay, or none at all (it times out)."""
+        roll = data(self.roll)
+        delay = data(self.approval_delay)
+        timeouts, rejections = self.inputs.timeouts, self.inputs.rejections
+        if roll >= PER_MILLE - round(timeouts * PER_MILLE):
             return None
-        rejected = roll >= PER_MILLE - round((inputs.timeouts + inputs.rejections) * PER_MILLE)
+        rejected = roll >= PER_MILLE - round((timeouts + rejections) * PER_MILLE)
         return {"after": delay, "result": "Rejected" if rejected else "Approved"}
 
-    return draw()
-
-
-def operation(
-    name: str, stages: list[str], pushes: int, span: float, inputs: Inputs
-) -> st.SearchStrategy[list[dict[str, Any]]]:
-    """One operator's move: a transition disabled for a while, a stop, or a pipeline update."""
-    kinds = [
-        kind
-        for kind, enabled in (
-            ("disable", inputs.transitions and len(stages) > 1),
-            ("stop", inputs.stops and pushes > 0),
-            ("update", inputs.updates),
-        )
-        if enabled
-    ]
-    if not kinds:
-        return st.just([])
-
-    @st.composite
-    def draw(data: st.DrawFn) -> list[dict[str, Any]]:
-        kind = data(st.sampled_from(kinds))
+    def operation(self, data: st.DrawFn, pushes: int, span: float) -> list[dict[str, Any]]:
+        """One operator's move: a transition disabled for a while, a stop, or an update."""
+        kind = data(st.sampled_from(self.kinds))
         at = 60.0 + data(st.integers(0, int(span) + 3600))
         if kind == "disable":
-            stage = data(st.sampled_from(stages[1:]))
+            stage = data(st.sampled_from(self.stages[1:]))
             hold = data(st.integers(60, 7200))
             return [
-                {"at": instant(at), "disable": name, "stage": stage, "reason": "explored"},
-                {"at": instant(at + hold), "enable": name, "stage": stage},
+                {"at": instant(at), "disable": self.name, "stage": stage, "reason": "explored"},
+                {"at": instant(at + hold), "enable": self.name, "stage": stage},
             ]
-        if kind == "stop":
+        if kind == "stop" and pushes:
             revision = data(st.integers(1, pushes))
             abandon = data(st.booleans())
             return [
-                {"at": instant(at), "stop": name, "revision": f"r{revision}", "abandon": abandon}
+                {
+                    "at": instant(at),
+                    "stop": self.name,
+                    "revision": f"r{revision}",
+                    "abandon": abandon,
+                }
             ]
-        return [{"at": instant(at), "update": name}]
+        return [{"at": instant(at), "update": self.name}]
+
+
+def histories(
+    definition: Mapping[str, Any], inputs: Inputs | None = None
+) -> st.SearchStrategy[dict[str, Any]]:
+    """Scenario documents for `conveyor simulate`: pushes, outcomes, approvals, operations."""
+    document = dict(definition.get("pipeline", definition))
+    draws = _Draws(parse_definition(document), inputs or Inputs())
+
+    @st.composite
+    def draw(data: st.DrawFn) -> dict[str, Any]:
+        return draws.history(data, document)
 
     return draw()
