@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from itertools import groupby
 
 from engine.explore.spec import PropertySpec
-from engine.explore.trace import ExecutionTrace, Trace, Violation
+from engine.explore.trace import ExecutionTrace, Moment, Trace, Violation
 
 
 def duration(value: float) -> str:
@@ -30,21 +31,24 @@ def check(trace: Trace, properties: Iterable[PropertySpec]) -> list[Violation]:
 
 
 def passes_before(trace: Trace, spec: PropertySpec) -> list[Violation]:
-    """Every revision that succeeds in `then` succeeded in `first` before."""
+    """Every revision that succeeds in `then` succeeded in `first` no later."""
     first, then = spec.params["first"], spec.params["then"]
-    passed: dict[str, int] = {}
+    passed: dict[str, datetime] = {}
     for x in trace.executions.values():
         if first in x.succeeded:
-            seq = x.succeeded[first][0]
-            passed[x.revision] = min(seq, passed.get(x.revision, seq))
+            at = x.succeeded[first][1]
+            passed[x.revision] = min(at, passed.get(x.revision, at))
     found = []
     for x in trace.executions.values():
-        if then in x.succeeded and passed.get(x.revision, 1 << 62) > x.succeeded[then][0]:
+        if then not in x.succeeded:
+            continue
+        at = x.succeeded[then][1]
+        if x.revision not in passed or passed[x.revision] > at:
             found.append(
                 Violation(
                     spec.describe(),
-                    f"{x.label} succeeded in {then} at {_clock(x.succeeded[then][1])} without "
-                    f"succeeding in {first} first",
+                    f"{x.label} succeeded in {then} at {_clock(at)} without succeeding in "
+                    f"{first} first",
                     (x.id,),
                 )
             )
@@ -55,22 +59,29 @@ def never_regresses(trace: Trace, spec: PropertySpec) -> list[Violation]:
     """Stage S never starts running an older revision after a newer one ran there."""
     stage = spec.params["stage"]
     newest: ExecutionTrace | None = None
-    for moment in trace.moments:
-        if moment.stage != stage or moment.what not in ("entered", "retried"):
-            continue
-        x = trace.executions[moment.execution]
-        if newest is not None and x.rank < newest.rank:
-            return [
-                Violation(
-                    spec.describe(),
-                    f"{stage} ran {x.label} at {_clock(moment.at)}, after the newer "
-                    f"{newest.label} ran there",
-                    (x.id, newest.id),
-                )
-            ]
-        if newest is None or x.rank > newest.rank:
-            newest = x
+    # One transaction saves several executions in no set order: compare instants, not lines.
+    for _, group in _instants(m for m in trace.moments if m.stage == stage):
+        runs = [trace.executions[m.execution] for m in group if m.what in ("entered", "retried")]
+        for x in runs:
+            if newest is not None and x.rank < newest.rank:
+                at = next(m.at for m in group if m.execution == x.id)
+                return [
+                    Violation(
+                        spec.describe(),
+                        f"{stage} ran {x.label} at {_clock(at)}, after the newer "
+                        f"{newest.label} ran there",
+                        (x.id, newest.id),
+                    )
+                ]
+        for x in runs:
+            if newest is None or x.rank > newest.rank:
+                newest = x
     return []
+
+
+def _instants(moments: Iterable[Moment]) -> Iterator[tuple[datetime, list[Moment]]]:
+    for at, group in groupby(sorted(moments, key=lambda m: (m.at, m.seq)), key=lambda m: m.at):
+        yield at, list(group)
 
 
 def max_wait(trace: Trace, spec: PropertySpec) -> list[Violation]:
@@ -132,28 +143,35 @@ def at_most_in_flight(trace: Trace, spec: PropertySpec) -> list[Violation]:
     """At no instant more than `max` executions in progress (in the pipeline, or in a stage)."""
     limit, stage = int(spec.params["max"]), spec.params.get("stage")
     inside: set[str] = set()
-    for moment in trace.moments:
-        if stage is None:
-            if moment.what in ("started", "retried"):
-                inside.add(moment.execution)
-            elif moment.what == "ended-execution":
-                inside.discard(moment.execution)
-        elif moment.stage == stage:
-            if moment.what in ("entered", "retried"):
-                inside.add(moment.execution)
-            elif moment.what in ("stage-succeeded", "stage-failed", "ended-execution"):
-                inside.discard(moment.execution)
+    for at, group in _instants(trace.moments):
+        # Counted once every event of the instant is in: a release and the next entry are
+        # decided together, whatever their order in the log.
+        for moment in group:
+            _move(inside, moment, stage)
         if len(inside) > limit:
             where = f"in {stage}" if stage else "in flight"
             return [
                 Violation(
                     spec.describe(),
-                    f"{len(inside)} executions {where} at {_clock(moment.at)}: "
+                    f"{len(inside)} executions {where} at {_clock(at)}: "
                     + ", ".join(trace.executions[e].label for e in sorted(inside)),
                     tuple(sorted(inside)),
                 )
             ]
     return []
+
+
+def _move(inside: set[str], moment: Moment, stage: str | None) -> None:
+    if stage is None:
+        if moment.what in ("started", "retried"):
+            inside.add(moment.execution)
+        elif moment.what == "ended-execution":
+            inside.discard(moment.execution)
+    elif moment.stage == stage:
+        if moment.what in ("entered", "retried"):
+            inside.add(moment.execution)
+        elif moment.what in ("stage-succeeded", "stage-failed", "ended-execution"):
+            inside.discard(moment.execution)
 
 
 def _clock(at: datetime) -> str:

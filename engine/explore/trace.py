@@ -364,14 +364,16 @@ class Trace:
                 self.fail(f"{x.label} was superseded in {x.mode} mode", x)
             # The newcomer may start in the same transaction, after this event in the log.
             self._superseded.append((x, event.superseded_by))
+        stage = getattr(event, "stage", None)
         if x.current is not None and x.stage_status.get(x.current) == StageStatus.IN_PROGRESS:
+            stage = x.current
             x.stage_status[x.current] = status
             self._release(x, x.current, event.timestamp)
         x.status = status
         x.ended = event.timestamp
         reason = getattr(event, "summary", None) or getattr(event, "reason", None) or ""
         text = f"execution {status.lower()}" + (f": {reason}" if reason else "")
-        self.note(seq, event.timestamp, x, "ended-execution", getattr(event, "stage", None), text)
+        self.note(seq, event.timestamp, x, "ended-execution", stage, text)
 
     # ----- at the end of the history ------------------------------------------------------
 
