@@ -10,20 +10,29 @@ from projections.explain import explain
 
 
 def counterexample_document(found: Counterexample) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "violations": [v.to_dict() for v in found.violations],
+        "pushes": sum(1 for e in found.history["events"] if "push" in e),
+        "scenario": found.history,
+        "explain": {},
+        "timeline": [],
+        "refused": [],
+    }
     explored = found.explored
+    if explored is None:
+        return body
     trace = explored.trace
     app = explored.result.app
     involved = list(dict.fromkeys(e for v in found.violations for e in v.executions))
-    explanations = {}
     for eid in involved:
         execution = app.execution(eid)
         pipeline = app.pipeline_of(execution)
-        explanations[eid] = {
+        body["explain"][eid] = {
             "revision": trace.executions[eid].revision,
             "facts": explain(execution, pipeline, app.execution, explored.result.ended_at),
         }
     start = min((x.started for x in trace.executions.values()), default=explored.result.ended_at)
-    timeline = [
+    body["timeline"] = [
         {
             "at": m.at.isoformat(),
             "offset": duration((m.at - start).total_seconds()),
@@ -33,14 +42,8 @@ def counterexample_document(found: Counterexample) -> dict[str, Any]:
         }
         for m in trace.moments
     ]
-    return {
-        "violations": [v.to_dict() for v in found.violations],
-        "pushes": sum(1 for e in explored.history["events"] if "push" in e),
-        "scenario": explored.history,
-        "explain": explanations,
-        "timeline": timeline,
-        "refused": explored.result.errors,
-    }
+    body["refused"] = explored.result.errors
+    return body
 
 
 def exploration_document(found: Exploration, *, with_stats: bool) -> dict[str, Any]:

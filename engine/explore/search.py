@@ -17,6 +17,8 @@ from engine.explore.spec import Spec
 from engine.explore.stats import Stats
 from engine.explore.trace import Violation
 
+ENGINE_ERROR = "the engine raised no unexpected error"
+
 
 class PropertyViolated(Exception):
     """Raised inside the Hypothesis test so that it shrinks the history."""
@@ -24,9 +26,10 @@ class PropertyViolated(Exception):
 
 @dataclass
 class Counterexample:
-    """The shrunk history and every violation it shows."""
+    """The shrunk history and every violation it shows (no run if the engine crashed on it)."""
 
-    explored: Explored
+    history: dict[str, Any]
+    explored: Explored | None
     violations: list[Violation]
 
 
@@ -53,16 +56,20 @@ def explore(
     target: list[str] = []
 
     def body(history: dict[str, Any]) -> None:
-        explored = run_history(history)
-        violations = explored.violations(spec.properties)
+        explored: Explored | None = None
+        try:
+            explored = run_history(history)
+            violations = explored.violations(spec.properties)
+        except Exception as error:  # a crash of the engine on a history is a finding too
+            violations = [Violation(ENGINE_ERROR, f"{type(error).__name__}: {error}")]
         if target:
             # Shrink the property first found; another one failing is not this bug.
             violations = [v for v in violations if v.property == target[0]]
         if violations:
             target[:1] = [violations[0].property]
-            found.counterexample = Counterexample(explored, violations)
+            found.counterexample = Counterexample(history, explored, violations)
             raise PropertyViolated(violations[0].message)
-        if not target:
+        if not target and explored is not None:
             found.examples += 1
             found.stats.add(explored)
 

@@ -29,7 +29,7 @@ def test_a_parallel_pipeline_deploys_an_older_revision_last_in_a_shrunk_countere
     found = explore(pipeline("PARALLEL"), Spec((NEVER_REGRESSES,)), examples=200, seed=1)
 
     assert found.counterexample is not None
-    history = found.counterexample.explored.history
+    history = found.counterexample.history
     pushes = [e for e in history["events"] if "push" in e]
     assert 2 <= len(pushes) <= 3
     assert [v.property for v in found.counterexample.violations] == [NEVER_REGRESSES.describe()]
