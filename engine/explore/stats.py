@@ -60,6 +60,7 @@ class Stats:
     revisions: int = 0
     never_deployed: int = 0
     minutes: int = 0
+    retries: int = 0
     lead: dict[str, list[float]] = field(default_factory=dict)
     queues: dict[str, list[float]] = field(default_factory=dict)
 
@@ -68,6 +69,7 @@ class Stats:
         self.histories += 1
         last = self.stages[-1] if self.stages else None
         deployed: dict[str, bool] = {}
+        self.retries += sum(1 for m in trace.moments if m.what == "retried")
         for x in trace.executions.values():
             self.executions += 1
             self.superseded += x.status == ExecutionStatus.SUPERSEDED

@@ -64,8 +64,9 @@ def test_a_revision_reaches_prod_only_after_passing_test_even_with_failures_and_
 
     assert found.counterexample is None
     assert found.examples == 40
-    # The histories did exercise the failures and the retries of Test.
-    assert found.stats.lead["Prod"], "some revision reached Prod"
+    # The histories did exercise the failures and the retries of Test, and still reached Prod.
+    assert found.stats.retries >= 10
+    assert len(found.stats.lead["Prod"]) >= 10
 
 
 def test_the_same_seed_explores_the_same_histories() -> None:
