@@ -8,7 +8,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -635,7 +635,3 @@ def _v2_line(
     line.charge = rules.v2_price_per_minute * minutes
     line.reason = f"{minutes} action-minutes at ${rules.v2_price_per_minute}/min"
     return line
-
-
-def seconds_between(start: datetime, end: datetime) -> float:
-    return (end - start) / timedelta(seconds=1)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from domain.execution import PipelineExecution, action_key
+from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 
 Loader = Callable[[str], PipelineExecution]
@@ -278,7 +278,3 @@ def action_execution_details(execution: PipelineExecution) -> list[dict[str, Any
         )
     details.sort(key=lambda d: (d["startTime"], d["actionExecutionId"]), reverse=True)
     return details
-
-
-def is_current(execution: PipelineExecution, stage: str, action: str, aeid: str) -> bool:
-    return execution.latest.get(action_key(stage, action)) == aeid

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.errors import PipelineExecutionNotFoundException, ValidationException
+from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from projections.codepipeline import (
     action_execution_details,
@@ -284,21 +284,6 @@ def list_executions(
         max_results,
         next_token,
     )
-
-
-def get_execution(conn: Connection, execution_id: str) -> dict[str, Any]:
-    """GetPipelineExecution (with Conveyor's stage detail) from the view."""
-    row = conn.execute(
-        sa.select(executions_table.c.document).where(
-            executions_table.c.execution_id == execution_id
-        )
-    ).first()
-    if row is None:
-        raise PipelineExecutionNotFoundException(
-            f"no pipeline execution with id '{execution_id}' in the history view"
-        )
-    document: dict[str, Any] = json.loads(row.document)
-    return document
 
 
 def list_action_executions(
