@@ -6,7 +6,7 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionStatus
+from projections import events
 from projections.history import from_micros
 from projections.runtime import Positioned, Replica, insert_rows, metadata, micros, rows_by
 
@@ -59,21 +61,138 @@ actions_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
 )
 
-ENDING_EVENTS = {
-    "ActionSucceeded",
-    "ActionFailed",
-    "ActionAbandoned",
-    "ApprovalGranted",
-    "ApprovalRejected",
-}
+
+class _Facts:
+    """The billing facts one batch brings: new rows completed in memory, updates to older rows."""
+
+    def __init__(self) -> None:
+        self.new_pipelines: dict[str, dict[str, Any]] = {}
+        self.deleted: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self.new_executions: dict[str, dict[str, Any]] = {}
+        self.revisions: dict[str, str] = {}
+        self.new_actions: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, tuple[int, str]] = {}
+
+    def pipeline_created(self, item: Positioned) -> None:
+        pipeline: Pipeline = item.aggregate
+        self.new_pipelines[item.key] = {
+            "pipeline_id": item.key,
+            "name": pipeline.name,
+            "created_us": item.at_us,
+            "deleted_us": None,
+            "pipeline_type": pipeline.pipeline_type,
+        }
+
+    def pipeline_updated(self, item: Positioned) -> None:
+        self.types[item.key] = item.aggregate.pipeline_type
+
+    def pipeline_deleted(self, item: Positioned) -> None:
+        self.deleted[item.key] = item.at_us
+
+    def revision_detected(self, item: Positioned) -> None:
+        event = item.event
+        if event.new:
+            self.revisions.setdefault(event.execution_id, event.revision_id)
+
+    def execution_started(self, item: Positioned) -> None:
+        execution: PipelineExecution = item.aggregate
+        self.new_executions[item.key] = {
+            "execution_id": item.key,
+            "pipeline_id": execution.pipeline_id,
+            "pipeline_type": execution.pipeline_type,
+            "trigger_type": execution.trigger["triggerType"],
+            "started_us": item.at_us,
+            "new_revision": False,
+            "revision_id": None,
+        }
+
+    def action_started(self, item: Positioned) -> None:
+        event = item.event
+        execution: PipelineExecution = item.aggregate
+        action_type = event.action_type
+        self.new_actions[event.action_execution_id] = {
+            "action_execution_id": event.action_execution_id,
+            "execution_id": item.key,
+            "pipeline_id": execution.pipeline_id,
+            "pipeline_type": execution.pipeline_type,
+            "category": action_type["category"],
+            "owner": action_type["owner"],
+            "provider": action_type["provider"],
+            "started_us": item.at_us,
+            "ended_us": None,
+            "status": ActionStatus.IN_PROGRESS,
+        }
+
+    def action_ended(self, item: Positioned) -> None:
+        aeid = item.event.action_execution_id
+        self.ended[aeid] = (item.at_us, item.aggregate.actions[aeid]["status"])
+
+    def complete(self) -> None:
+        """Facts born in this batch are completed in memory; older rows get one update each."""
+        for pipeline_id in list(self.deleted):
+            if pipeline_id in self.new_pipelines:
+                self.new_pipelines[pipeline_id]["deleted_us"] = self.deleted.pop(pipeline_id)
+        for pipeline_id in list(self.types):
+            if pipeline_id in self.new_pipelines:
+                self.new_pipelines[pipeline_id]["pipeline_type"] = self.types.pop(pipeline_id)
+        for execution_id in list(self.revisions):
+            if execution_id in self.new_executions:
+                row = self.new_executions[execution_id]
+                row["new_revision"] = True
+                row["revision_id"] = self.revisions.pop(execution_id)
+        for aeid in list(self.ended):
+            if aeid in self.new_actions:
+                at, status = self.ended.pop(aeid)
+                self.new_actions[aeid].update(ended_us=at, status=status)
+
+    def write(self, conn: Connection) -> None:
+        insert_rows(conn, pipelines_table, list(self.new_pipelines.values()))
+        insert_rows(conn, executions_table, list(self.new_executions.values()))
+        insert_rows(conn, actions_table, list(self.new_actions.values()))
+        pipeline_key = pipelines_table.c.pipeline_id == sa.bindparam("key")
+        if self.deleted:
+            conn.execute(
+                pipelines_table.update().where(pipeline_key).values(deleted_us=sa.bindparam("at")),
+                [{"key": k, "at": v} for k, v in self.deleted.items()],
+            )
+        if self.types:
+            conn.execute(
+                pipelines_table.update()
+                .where(pipeline_key)
+                .values(pipeline_type=sa.bindparam("kind")),
+                [{"key": k, "kind": v} for k, v in self.types.items()],
+            )
+        if self.revisions:
+            conn.execute(
+                executions_table.update()
+                .where(executions_table.c.execution_id == sa.bindparam("key"))
+                .where(executions_table.c.new_revision.is_(False))
+                .values(new_revision=True, revision_id=sa.bindparam("rev")),
+                [{"key": k, "rev": v} for k, v in self.revisions.items()],
+            )
+        if self.ended:
+            conn.execute(
+                actions_table.update()
+                .where(actions_table.c.action_execution_id == sa.bindparam("key"))
+                .values(ended_us=sa.bindparam("at"), status=sa.bindparam("st")),
+                [{"key": k, "at": at, "st": st} for k, (at, st) in self.ended.items()],
+            )
+
+
 # The only events that change a billing fact; the rest of the log is skipped unread.
-BILLED_EVENTS = ENDING_EVENTS | {
-    "PipelineCreated",
-    "PipelineUpdated",
-    "PipelineDeleted",
-    "RevisionDetected",
-    "ExecutionStarted",
-    "ActionStarted",
+_HANDLERS: dict[type, Callable[[_Facts, Positioned], None]] = {
+    events.PipelineCreated: _Facts.pipeline_created,
+    events.PipelineUpdated: _Facts.pipeline_updated,
+    events.PipelineDeleted: _Facts.pipeline_deleted,
+    events.RevisionDetected: _Facts.revision_detected,
+    events.ExecutionStarted: _Facts.execution_started,
+    events.ActionStarted: _Facts.action_started,
+    events.ActionSucceeded: _Facts.action_ended,
+    events.ActionFailed: _Facts.action_ended,
+    events.ActionAbandoned: _Facts.action_ended,
+    events.ApprovalGranted: _Facts.action_ended,
+    events.ApprovalRejected: _Facts.action_ended,
 }
 
 
@@ -87,111 +206,14 @@ class BillingView:
     tables = (pipelines_table, executions_table, actions_table)
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
-        new_pipelines: dict[str, dict[str, Any]] = {}
-        deleted: dict[str, int] = {}
-        types: dict[str, str] = {}
-        new_executions: dict[str, dict[str, Any]] = {}
-        revisions: dict[str, str] = {}
-        new_actions: dict[str, dict[str, Any]] = {}
-        ended: dict[str, tuple[int, str]] = {}
+        facts = _Facts()
+        handlers = _HANDLERS
         for item in batch:
-            kind = item.kind
-            if kind not in BILLED_EVENTS:
-                continue
-            event = item.event
-            aggregate = item.aggregate
-            at = item.at_us
-            if isinstance(aggregate, Pipeline):
-                if kind == "PipelineCreated":
-                    new_pipelines[item.key] = {
-                        "pipeline_id": item.key,
-                        "name": aggregate.name,
-                        "created_us": at,
-                        "deleted_us": None,
-                        "pipeline_type": aggregate.pipeline_type,
-                    }
-                elif kind == "PipelineUpdated":
-                    types[item.key] = aggregate.pipeline_type
-                elif kind == "PipelineDeleted":
-                    deleted[item.key] = at
-                elif kind == "RevisionDetected" and event.new:
-                    revisions.setdefault(event.execution_id, event.revision_id)
-            elif isinstance(aggregate, PipelineExecution):
-                if kind == "ExecutionStarted":
-                    new_executions[item.key] = {
-                        "execution_id": item.key,
-                        "pipeline_id": aggregate.pipeline_id,
-                        "pipeline_type": aggregate.pipeline_type,
-                        "trigger_type": aggregate.trigger["triggerType"],
-                        "started_us": at,
-                        "new_revision": False,
-                        "revision_id": None,
-                    }
-                elif kind == "ActionStarted":
-                    action_type = event.action_type
-                    new_actions[event.action_execution_id] = {
-                        "action_execution_id": event.action_execution_id,
-                        "execution_id": item.key,
-                        "pipeline_id": aggregate.pipeline_id,
-                        "pipeline_type": aggregate.pipeline_type,
-                        "category": action_type["category"],
-                        "owner": action_type["owner"],
-                        "provider": action_type["provider"],
-                        "started_us": at,
-                        "ended_us": None,
-                        "status": "InProgress",
-                    }
-                elif kind in ENDING_EVENTS:
-                    status = aggregate.actions[event.action_execution_id]["status"]
-                    ended[event.action_execution_id] = (at, status)
-        # Facts born in this batch are completed in memory; older rows get one update each.
-        for pipeline_id in list(deleted):
-            if pipeline_id in new_pipelines:
-                new_pipelines[pipeline_id]["deleted_us"] = deleted.pop(pipeline_id)
-        for pipeline_id in list(types):
-            if pipeline_id in new_pipelines:
-                new_pipelines[pipeline_id]["pipeline_type"] = types.pop(pipeline_id)
-        for execution_id in list(revisions):
-            if execution_id in new_executions:
-                row = new_executions[execution_id]
-                row["new_revision"] = True
-                row["revision_id"] = revisions.pop(execution_id)
-        for aeid in list(ended):
-            if aeid in new_actions:
-                at, status = ended.pop(aeid)
-                new_actions[aeid].update(ended_us=at, status=status)
-        insert_rows(conn, pipelines_table, list(new_pipelines.values()))
-        insert_rows(conn, executions_table, list(new_executions.values()))
-        insert_rows(conn, actions_table, list(new_actions.values()))
-        if deleted:
-            conn.execute(
-                pipelines_table.update()
-                .where(pipelines_table.c.pipeline_id == sa.bindparam("key"))
-                .values(deleted_us=sa.bindparam("at")),
-                [{"key": k, "at": v} for k, v in deleted.items()],
-            )
-        if types:
-            conn.execute(
-                pipelines_table.update()
-                .where(pipelines_table.c.pipeline_id == sa.bindparam("key"))
-                .values(pipeline_type=sa.bindparam("kind")),
-                [{"key": k, "kind": v} for k, v in types.items()],
-            )
-        if revisions:
-            conn.execute(
-                executions_table.update()
-                .where(executions_table.c.execution_id == sa.bindparam("key"))
-                .where(executions_table.c.new_revision.is_(False))
-                .values(new_revision=True, revision_id=sa.bindparam("rev")),
-                [{"key": k, "rev": v} for k, v in revisions.items()],
-            )
-        if ended:
-            conn.execute(
-                actions_table.update()
-                .where(actions_table.c.action_execution_id == sa.bindparam("key"))
-                .values(ended_us=sa.bindparam("at"), status=sa.bindparam("st")),
-                [{"key": k, "at": at, "st": st} for k, (at, st) in ended.items()],
-            )
+            handler = handlers.get(item.kind)
+            if handler is not None:
+                handler(facts, item)
+        facts.complete()
+        facts.write(conn)
 
 
 # ----- rules and prices ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from projections.codepipeline import (
     execution_document,
     execution_summary,
 )
+from projections.events import ExecutionStarted
 from projections.runtime import (
     Positioned,
     Replica,
@@ -113,7 +114,7 @@ class HistoryView:
             aggregate = item.aggregate
             if isinstance(aggregate, PipelineExecution):
                 dirty[item.key] = aggregate
-                if item.kind == "ExecutionStarted":
+                if item.kind is ExecutionStarted:
                     fresh.add(item.key)
             if newest is None or item.at_us > newest:
                 newest = item.at_us

@@ -69,9 +69,9 @@ class Positioned(NamedTuple):
     position: int
     event: Any
     aggregate: Any
-    # str(aggregate id), the event's kind (its class name), its timestamp in micros().
+    # str(aggregate id), the event's class (what views dispatch on), its timestamp in micros().
     key: str
-    kind: str
+    kind: type
     at_us: int
 
 
@@ -340,7 +340,7 @@ class Projections:
                         event,
                         aggregate,
                         key,
-                        type(event).__name__,
+                        type(event),
                         micros(event.timestamp),
                     )
                 )
