@@ -18,12 +18,25 @@ from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 from projections import events
 from projections.history import from_micros
-from projections.runtime import Positioned, Replica, dumps_sorted, insert_rows, metadata, micros
+from projections.runtime import (
+    Positioned,
+    Replica,
+    dumps_sorted,
+    insert_tuples,
+    metadata,
+    micros,
+)
 
 audit_table = sa.Table(
     "view_audit",
     metadata,
-    sa.Column("position", sa.BigInteger, primary_key=True, autoincrement=False),
+    # On SQLite an INTEGER primary key is the rowid itself: one B-tree less per row.
+    sa.Column(
+        "position",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     sa.Column("at_us", sa.BigInteger, nullable=False, index=True),
     sa.Column("pipeline_id", sa.String(36), nullable=True),
     sa.Column("pipeline_name", sa.String(100), nullable=True, index=True),
@@ -59,7 +72,7 @@ CATEGORIES: dict[type, str] = {
     events.StageRetried: "stage",
     events.ExecutionHeld: "stage",
 }
-SKIPPED_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
+SKIPPED_FIELDS = ("originator_id", "originator_version", "timestamp", "originator_topic")
 
 
 def event_fields(event: Any) -> dict[str, Any]:
@@ -69,10 +82,6 @@ def event_fields(event: Any) -> dict[str, Any]:
     return data
 
 
-def _json(value: Any) -> str:
-    return dumps_sorted(value)
-
-
 class AuditView:
     """One row per event (gate bookkeeping included), with its actor and a readable summary."""
 
@@ -80,40 +89,64 @@ class AuditView:
     tables = (audit_table,)
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
-        insert_rows(conn, audit_table, [audit_row(item) for item in batch])
+        insert_tuples(conn, audit_table, [audit_values(item) for item in batch])
 
 
-def audit_row(item: Positioned) -> dict[str, Any]:
+# Where each aggregate's events sit: (pipeline id, pipeline name, execution id, category if the
+# event class has none of its own).
+_Context = Callable[[Positioned, dict[str, Any]], tuple[Any, Any, Any, str]]
+
+
+def _execution_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+    execution: PipelineExecution = item.aggregate
+    return execution.pipeline_id, execution.pipeline_name, item.key, "execution"
+
+
+def _pipeline_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+    return item.key, item.aggregate.name, data.get("execution_id"), "gate"
+
+
+def _registry_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+    return data.get("pipeline_id"), data.get("name"), None, "registry"
+
+
+_CONTEXTS: dict[type, _Context] = {
+    PipelineExecution: _execution_context,
+    Pipeline: _pipeline_context,
+    PipelineRegistry: _registry_context,
+}
+
+
+def audit_values(item: Positioned) -> tuple[Any, ...]:
+    """The audit row of one event, in the table's column order."""
     kind = item.kind
     aggregate = item.aggregate
     data = event_fields(item.event)
-    pipeline_id = pipeline_name = execution_id = None
-    if isinstance(aggregate, PipelineExecution):
-        pipeline_id, pipeline_name = aggregate.pipeline_id, aggregate.pipeline_name
-        execution_id = item.key
-        category = CATEGORIES.get(kind, "execution")
-    elif isinstance(aggregate, Pipeline):
-        pipeline_id, pipeline_name = item.key, aggregate.name
-        category = CATEGORIES.get(kind, "gate")
-        execution_id = data.get("execution_id")
-    elif isinstance(aggregate, PipelineRegistry):
-        pipeline_name = data.get("name")
-        pipeline_id = data.get("pipeline_id")
-        category = "registry"
-    else:
+    context = _CONTEXTS.get(type(aggregate))
+    if context is None:
+        pipeline_id = pipeline_name = execution_id = None
         category = "other"
-    return {
-        "position": item.position,
-        "at_us": item.at_us,
-        "pipeline_id": pipeline_id,
-        "pipeline_name": pipeline_name,
-        "execution_id": execution_id,
-        "actor": str(data.get("by") or SYSTEM),
-        "category": category,
-        "event": events.name_of(kind),
-        "summary": describe(kind, data, aggregate),
-        "detail": _json(data),
-    }
+    else:
+        pipeline_id, pipeline_name, execution_id, category = context(item, data)
+        if category != "registry":
+            category = CATEGORIES.get(kind, category)
+    return (
+        item.position,
+        item.at_us,
+        pipeline_id,
+        pipeline_name,
+        execution_id,
+        str(data.get("by") or SYSTEM),
+        category,
+        events.name_of(kind),
+        describe(kind, data, aggregate),
+        dumps_sorted(data),
+    )
+
+
+def audit_row(item: Positioned) -> dict[str, Any]:
+    """The audit row of one event by column name."""
+    return dict(zip(audit_table.c.keys(), audit_values(item), strict=True))
 
 
 def _where(data: dict[str, Any], aggregate: Any) -> str:
