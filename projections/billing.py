@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
-from domain.vocabulary import ActionStatus
+from domain.vocabulary import ActionCategory, ActionStatus, PipelineType
 from projections import events
 from projections.history import from_micros
 from projections.runtime import Positioned, Replica, insert_rows, metadata, micros, rows_by
@@ -235,7 +235,7 @@ class BillingRules:
     v1_free_pipelines: int = 1
     v2_free_tier: bool = False
     v2_free_minutes: int = 100
-    free_categories: tuple[str, ...] = ("Approval",)
+    free_categories: tuple[str, ...] = (ActionCategory.APPROVAL,)
     free_owners: tuple[str, ...] = ("Custom",)
 
     def __post_init__(self) -> None:
@@ -605,13 +605,13 @@ def _plans(plan: str, pipeline_type: str, runs: Sequence[Any]) -> list[str]:
         return ["v1", "v2"]
     if plan in ("v1", "v2"):
         return [plan]
-    return ["v2" if pipeline_type == "V2" else "v1"]
+    return ["v2" if pipeline_type == PipelineType.V2 else "v1"]
 
 
 def _v1_line(
     month: str, pipeline: Any, runs: Sequence[Any], rules: BillingRules, end_us: int
 ) -> Line:
-    line = Line(month, pipeline.name, pipeline.pipeline_id, "V1", "v1")
+    line = Line(month, pipeline.name, pipeline.pipeline_id, PipelineType.V1, "v1")
     created = pipeline.created_us
     free_until = created + rules.free_days * 86_400_000_000
     text = f"created {day(created)}"
@@ -653,7 +653,7 @@ def _v1_line(
 def _v2_line(
     month: str, pipeline: Any, runs: Sequence[Any], minutes: int, rules: BillingRules
 ) -> Line:
-    line = Line(month, pipeline.name, pipeline.pipeline_id, "V2", "v2")
+    line = Line(month, pipeline.name, pipeline.pipeline_id, PipelineType.V2, "v2")
     line.charge = rules.v2_price_per_minute * minutes
     line.reason = f"{minutes} action-minutes at ${rules.v2_price_per_minute}/min"
     return line

@@ -8,8 +8,12 @@ from typing import Any
 
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionStatus, ExecutionMode, ExecutionStatus, StageStatus
 
 Loader = Callable[[str], PipelineExecution]
+
+# CodePipeline's only execution type (its other one, ROLLBACK, Conveyor does not run).
+STANDARD = "STANDARD"
 
 # How many of the newest executions a PARALLEL pipeline's state looks through per stage.
 PARALLEL_LOOKBACK = 100
@@ -44,10 +48,10 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def _stage_execution(execution: PipelineExecution, stage: str) -> dict[str, Any]:
-    status = execution.stage_status(stage) or "InProgress"
-    if execution.status == "Stopping" and status == "InProgress":
-        status = "Stopping"
-    return {"pipelineExecutionId": execution.execution_id, "status": status, "type": "STANDARD"}
+    status = execution.stage_status(stage) or StageStatus.IN_PROGRESS
+    if execution.status == ExecutionStatus.STOPPING and status == StageStatus.IN_PROGRESS:
+        status = StageStatus.STOPPING
+    return {"pipelineExecutionId": execution.execution_id, "status": status, "type": STANDARD}
 
 
 def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
     }
     if run["summary"]:
         latest["summary"] = run["summary"]
-    if run["token"] and run["status"] == "InProgress":
+    if run["token"] and run["status"] == ActionStatus.IN_PROGRESS:
         latest["token"] = run["token"]
     if run["updated_by"]:
         latest["lastUpdatedBy"] = run["updated_by"]
@@ -76,7 +80,7 @@ def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
 
 def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
     """GetPipelineState: per stage its transition, who waits, who is (or was last) inside."""
-    parallel = pipeline.execution_mode == "PARALLEL"
+    parallel = pipeline.execution_mode == ExecutionMode.PARALLEL
     recent: list[PipelineExecution] = []
     if parallel:
         recent = [load(e) for e in reversed(pipeline.executions[-PARALLEL_LOOKBACK:])]
@@ -103,7 +107,7 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
             if transition.get("reason"):
                 state["inboundTransitionState"]["disabledReason"] = transition["reason"]
         waiting = [
-            {"pipelineExecutionId": e, "status": "InProgress", "type": "STANDARD"}
+            {"pipelineExecutionId": e, "status": ExecutionStatus.IN_PROGRESS, "type": STANDARD}
             for e in gate["waiting"]
         ]
         if waiting:
@@ -165,7 +169,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         ],
         "trigger": dict(execution.trigger),
         "executionMode": execution.execution_mode,
-        "executionType": "STANDARD",
+        "executionType": STANDARD,
         "startTime": epoch(execution.started_at),
         "lastUpdateTime": epoch(execution.modified_on),
     }
@@ -225,7 +229,7 @@ def execution_summary(execution: PipelineExecution) -> dict[str, Any]:
         ],
         "trigger": dict(execution.trigger),
         "executionMode": execution.execution_mode,
-        "executionType": "STANDARD",
+        "executionType": STANDARD,
     }
     if execution.status_summary:
         summary["statusSummary"] = execution.status_summary

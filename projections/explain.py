@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionStatus, ExecutionStatus
 
 Loader = Callable[[str], PipelineExecution]
 
@@ -58,19 +59,19 @@ def explain(
     ]
     outcome = execution.outcome or {}
     status = execution.status
-    if status == "Superseded":
+    if status == ExecutionStatus.SUPERSEDED:
         other = load(outcome["superseded_by"])
         facts.append(
             f"superseded at {outcome['stage']} by {other.execution_id[:8]}… carrying "
             f"{revision_phrase(other)} at {at(outcome['at'])}: while it waited to enter "
             f"{outcome['stage']}, a newer execution arrived and took its place."
         )
-    elif status == "Cancelled":
+    elif status == ExecutionStatus.CANCELLED:
         facts.append(
             f"cancelled at {at(outcome['at'])} by {outcome.get('by')}: {outcome.get('reason')}"
             + (f" (it was in {outcome['stage']})." if outcome.get("stage") else ".")
         )
-    elif status == "Stopped":
+    elif status == ExecutionStatus.STOPPED:
         where = outcome.get("stage")
         how = "while waiting to enter" if outcome.get("while_waiting") else "in"
         reason = outcome.get("reason")
@@ -78,13 +79,13 @@ def explain(
             f"stopped {how} {where} at {at(outcome['at'])} by {outcome.get('by') or 'conveyor'}"
             + (f": '{reason}'." if reason else ".")
         )
-    elif status == "Failed":
+    elif status == ExecutionStatus.FAILED:
         error = outcome.get("error") or {}
         facts.append(
             f"failed at {outcome.get('stage')} at {at(outcome['at'])}: action "
             f"{error.get('action')} ended with {error.get('code')}: {error.get('message')}."
         )
-    elif status == "Stopping":
+    elif status == ExecutionStatus.STOPPING:
         stop = execution.stop or {}
         facts.append(
             f"stopping ({'abandoning' if stop.get('abandon') else 'letting running actions finish'}"
@@ -107,8 +108,8 @@ def explain(
             )
     facts.extend(_retries(execution))
     for run in execution.actions.values():
-        if run["updated_by"] and run["status"] in ("Succeeded", "Failed"):
-            verb = "approved" if run["status"] == "Succeeded" else "rejected"
+        if run["updated_by"] and run["status"] in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+            verb = "approved" if run["status"] == ActionStatus.SUCCEEDED else "rejected"
             facts.append(
                 f"{run['stage']}/{run['action']} {verb} by {run['updated_by']} at "
                 f"{at(run['ended_at'])}" + (f": '{run['summary']}'." if run["summary"] else ".")

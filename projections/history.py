@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
+from domain.vocabulary import StageStatus
 from projections.codepipeline import (
     action_execution_details,
     execution_document,
@@ -147,7 +148,7 @@ class HistoryView:
             stages.extend(
                 {"execution_id": execution_id, "stage": stage}
                 for stage, run in execution.stages.items()
-                if run["status"] == "Succeeded"
+                if run["status"] == StageStatus.SUCCEEDED
             )
             runs = execution.actions
             for detail in action_execution_details(execution):

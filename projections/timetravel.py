@@ -467,7 +467,7 @@ def _expected(decision: planner.Decision, replay: _Replayer) -> list[Callable[[A
         case planner.StopExecution():
             return [kind(ev.ExecutionStopped)]
         case planner.RetryStage(stage=stage):
-            return [kind(ev.StageRetried, stage=stage, trigger="AutomatedStageRetry")]
+            return [kind(ev.StageRetried, stage=stage, trigger=RetryTrigger.AUTOMATED)]
     return []
 
 
