@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from domain.definition import StageDeclaration
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.vocabulary import ActionStatus, ExecutionMode, ExecutionStatus, StageStatus
@@ -78,6 +79,58 @@ def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
     return latest
 
 
+def _transition_state(transition: dict[str, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = {"enabled": transition.get("enabled", True)}
+    if transition:
+        state["lastChangedBy"] = transition["by"]
+        state["lastChangedAt"] = epoch(transition["at"])
+        if transition.get("reason"):
+            state["disabledReason"] = transition["reason"]
+    return state
+
+
+def _action_state(execution: PipelineExecution | None, stage: str, action: str) -> dict[str, Any]:
+    state: dict[str, Any] = {"actionName": action}
+    run = execution.latest_run(stage, action) if execution else None
+    if run is not None:
+        state["latestExecution"] = action_execution_state(run)
+        if run["revision"]:
+            state["currentRevision"] = {
+                "revisionId": run["revision"]["revisionId"],
+                "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
+                "created": epoch(run["revision"].get("created")),
+            }
+    return state
+
+
+def _stage_state(
+    pipeline: Pipeline, stage: StageDeclaration, latest: PipelineExecution | None
+) -> dict[str, Any]:
+    """One stageStates[] item: transition, who waits at it, who is (or was last) inside."""
+    state: dict[str, Any] = {
+        "stageName": stage.name,
+        "inboundTransitionState": _transition_state(pipeline.transitions.get(stage.name, {})),
+    }
+    waiting = [
+        {"pipelineExecutionId": e, "status": ExecutionStatus.IN_PROGRESS, "type": STANDARD}
+        for e in pipeline.gate(stage.name)["waiting"]
+    ]
+    if waiting:
+        state["inboundExecution"] = waiting[-1]
+        state["inboundExecutions"] = waiting
+    if latest is not None:
+        state["latestExecution"] = _stage_execution(latest, stage.name)
+        stage_run = latest.stages.get(stage.name, {})
+        if stage_run.get("retry_trigger"):
+            state["retryStageMetadata"] = {
+                "autoStageRetryAttempt": stage_run["auto_retries"],
+                "manualStageRetryAttempt": stage_run["manual_retries"],
+                "latestRetryTrigger": stage_run["retry_trigger"],
+            }
+    state["actionStates"] = [_action_state(latest, stage.name, a.name) for a in stage.actions]
+    return state
+
+
 def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
     """GetPipelineState: per stage its transition, who waits, who is (or was last) inside."""
     parallel = pipeline.execution_mode == ExecutionMode.PARALLEL
@@ -86,57 +139,13 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
         recent = [load(e) for e in reversed(pipeline.executions[-PARALLEL_LOOKBACK:])]
     stage_states = []
     for stage in pipeline.declaration().stages:
-        gate = pipeline.gate(stage.name)
-        latest_execution: PipelineExecution | None = None
+        # PARALLEL executions pass each other: the newest that reached the stage is shown.
+        latest: PipelineExecution | None = None
         if parallel:
-            latest_execution = next((e for e in recent if e.stage_status(stage.name)), None)
-        elif gate["latest"]:
-            latest_execution = load(gate["latest"])
-        transition = pipeline.transitions.get(stage.name, {})
-        state: dict[str, Any] = {
-            "stageName": stage.name,
-            "inboundTransitionState": {"enabled": transition.get("enabled", True)},
-        }
-        if transition:
-            state["inboundTransitionState"].update(
-                {
-                    "lastChangedBy": transition["by"],
-                    "lastChangedAt": epoch(transition["at"]),
-                }
-            )
-            if transition.get("reason"):
-                state["inboundTransitionState"]["disabledReason"] = transition["reason"]
-        waiting = [
-            {"pipelineExecutionId": e, "status": ExecutionStatus.IN_PROGRESS, "type": STANDARD}
-            for e in gate["waiting"]
-        ]
-        if waiting:
-            state["inboundExecution"] = waiting[-1]
-            state["inboundExecutions"] = waiting
-        if latest_execution is not None:
-            state["latestExecution"] = _stage_execution(latest_execution, stage.name)
-            stage_run = latest_execution.stages.get(stage.name, {})
-            if stage_run.get("retry_trigger"):
-                state["retryStageMetadata"] = {
-                    "autoStageRetryAttempt": stage_run["auto_retries"],
-                    "manualStageRetryAttempt": stage_run["manual_retries"],
-                    "latestRetryTrigger": stage_run["retry_trigger"],
-                }
-        action_states = []
-        for action in stage.actions:
-            action_state: dict[str, Any] = {"actionName": action.name}
-            run = latest_execution.latest_run(stage.name, action.name) if latest_execution else None
-            if run is not None:
-                action_state["latestExecution"] = action_execution_state(run)
-                if run["revision"]:
-                    action_state["currentRevision"] = {
-                        "revisionId": run["revision"]["revisionId"],
-                        "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
-                        "created": epoch(run["revision"].get("created")),
-                    }
-            action_states.append(action_state)
-        state["actionStates"] = action_states
-        stage_states.append(state)
+            latest = next((e for e in recent if e.stage_status(stage.name)), None)
+        elif occupant := pipeline.gate(stage.name)["latest"]:
+            latest = load(occupant)
+        stage_states.append(_stage_state(pipeline, stage, latest))
     return {
         "pipelineName": pipeline.name,
         "pipelineVersion": pipeline.pipeline_version,

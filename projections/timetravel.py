@@ -424,7 +424,7 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
         for _, order, position, event in group:
             queues.setdefault(order, deque()).append(event)
             positions[id(event)] = position
-        problem = _merge(replay, queues, at, check, positions)
+        problem = _Merge(replay, queues, positions, check).run(at)
         if problem:
             check.ok = False
             check.divergence = f"at {at.isoformat()}: {problem}"
@@ -432,110 +432,141 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
     return check
 
 
-def _expected(decision: planner.Decision, replay: _Replayer) -> list[Callable[[Any], bool]]:
+Predicate = Callable[[Any], bool]
+
+
+def _kind(cls: type, **fields: Any) -> Predicate:
+    return lambda e: type(e) is cls and all(getattr(e, k, None) == v for k, v in fields.items())
+
+
+# The execution events each planner decision records, in order (the first is required).
+_IMPLIED: dict[type, Callable[[Any], list[Predicate]]] = {
+    planner.EnterStage: lambda d: [_kind(ev.StageEntered, stage=d.stage)],
+    planner.WaitAtStage: lambda d: [_kind(ev.ExecutionHeld, stage=d.stage, reason=d.reason)],
+    planner.Supersede: lambda d: [
+        _kind(ev.ExecutionSuperseded, stage=d.stage, superseded_by=d.by_execution_id)
+    ],
+    planner.StartAction: lambda d: [
+        _kind(ev.ActionStarted, stage=d.stage, action=d.action),
+        _kind(ev.ActionFailed, error_code=Cause.CONFIGURATION_ERROR),
+        _kind(ev.ApprovalRequested),
+    ],
+    planner.SucceedStage: lambda d: [_kind(ev.StageSucceeded, stage=d.stage)],
+    planner.SucceedExecution: lambda d: [_kind(ev.ExecutionSucceeded)],
+    planner.FailStage: lambda d: [
+        _kind(ev.StageFailed, stage=d.stage),
+        _kind(ev.ExecutionFailed, stage=d.stage),
+    ],
+    planner.TimeOutAction: lambda d: [
+        _kind(
+            ev.ActionFailed, action_execution_id=d.action_execution_id, error_code=Cause.TIMED_OUT
+        )
+    ],
+    planner.AbandonAction: lambda d: [
+        _kind(ev.ActionAbandoned, action_execution_id=d.action_execution_id)
+    ],
+    planner.StopExecution: lambda d: [_kind(ev.ExecutionStopped)],
+    planner.RetryStage: lambda d: [
+        _kind(ev.StageRetried, stage=d.stage, trigger=RetryTrigger.AUTOMATED)
+    ],
+}
+
+
+def _expected(decision: planner.Decision) -> list[Predicate]:
     """Predicates for the execution events the decision records, in order (first is required)."""
-
-    def kind(cls: type, **fields: Any) -> Callable[[Any], bool]:
-        return lambda e: type(e) is cls and all(getattr(e, k, None) == v for k, v in fields.items())
-
-    match decision:
-        case planner.EnterStage(stage=stage):
-            return [kind(ev.StageEntered, stage=stage)]
-        case planner.WaitAtStage(stage=stage, reason=reason):
-            return [kind(ev.ExecutionHeld, stage=stage, reason=reason)]
-        case planner.Supersede(stage=stage, by_execution_id=by):
-            return [kind(ev.ExecutionSuperseded, stage=stage, superseded_by=by)]
-        case planner.StartAction(stage=stage, action=action):
-            return [
-                kind(ev.ActionStarted, stage=stage, action=action),
-                kind(ev.ActionFailed, error_code=Cause.CONFIGURATION_ERROR),
-                kind(ev.ApprovalRequested),
-            ]
-        case planner.SucceedStage(stage=stage):
-            return [kind(ev.StageSucceeded, stage=stage)]
-        case planner.SucceedExecution():
-            return [kind(ev.ExecutionSucceeded)]
-        case planner.FailStage(stage=stage):
-            return [
-                kind(ev.StageFailed, stage=stage),
-                kind(ev.ExecutionFailed, stage=stage),
-            ]
-        case planner.TimeOutAction(action_execution_id=aeid):
-            return [kind(ev.ActionFailed, action_execution_id=aeid, error_code=Cause.TIMED_OUT)]
-        case planner.AbandonAction(action_execution_id=aeid):
-            return [kind(ev.ActionAbandoned, action_execution_id=aeid)]
-        case planner.StopExecution():
-            return [kind(ev.ExecutionStopped)]
-        case planner.RetryStage(stage=stage):
-            return [kind(ev.StageRetried, stage=stage, trigger=RetryTrigger.AUTOMATED)]
-    return []
+    implied = _IMPLIED.get(type(decision))
+    return implied(decision) if implied is not None else []
 
 
-def _merge(
-    replay: _Replayer,
-    queues: dict[int, deque[Any]],
-    at: datetime,
-    check: DecisionCheck,
-    positions: dict[int, int],
-) -> str | None:
-    order_of = {str(q[0].originator_id): o for o, q in queues.items() if q}
+class _Merge:
+    """One instant of the log: per-aggregate queues merged as the planner directs."""
 
-    def news_at_pipeline_head(before: int) -> None:
+    def __init__(
+        self,
+        replay: _Replayer,
+        queues: dict[int, deque[Any]],
+        positions: dict[int, int],
+        check: DecisionCheck,
+    ) -> None:
+        self.replay = replay
+        self.queues = queues
+        self.positions = positions
+        self.check = check
+        self.order_of = {str(q[0].originator_id): o for o, q in queues.items() if q}
+
+    def run(self, at: datetime) -> str | None:
+        """Empty every queue; the first point where planner and log disagree, if any."""
+        while any(self.queues.values()):
+            decision = self._decide(at)
+            if decision is not None and self._confirm(decision):
+                continue
+            if self._apply_news():
+                continue
+            heads = ", ".join(ev.name_of(type(q[0])) for q in self.queues.values() if q)
+            if decision is None:
+                return f"the log shows {heads} but the planner decides nothing"
+            return f"the planner decides {_describe(decision)} but the log shows {heads}"
+        return None
+
+    def _decide(self, at: datetime) -> planner.Decision | None:
+        pipeline = self.replay.pipeline
+        # An execution activated in the pipeline's queue is started by a later queue's head.
+        if pipeline is None or not all(e in self.replay.executions for e in pipeline.active):
+            return None
+        return planner.plan(pipeline, self.replay.executions, at)
+
+    def _confirm(self, decision: planner.Decision) -> bool:
+        """Apply the events the decision implies, if they are next in its execution's queue."""
+        queue = self.queues.get(self.order_of.get(decision.execution_id, -1))
+        predicates = _expected(decision)
+        if not (queue and predicates and predicates[0](queue[0])):
+            return False
+        replay = self.replay
+        # Gate events recorded before the execution's own (dequeue, lock) come first.
+        self._news_at_pipeline_head(self.positions[id(queue[0])])
+        _pre_gate(self.queues, decision, replay)
+        replay.apply(queue.popleft())
+        for follows in predicates[1:]:
+            if queue and follows(queue[0]):
+                replay.apply(queue.popleft())
+        _post_gate(self.queues, decision, replay)
+        self.check.decisions += 1
+        self.check.confirmed.append(_describe(decision))
+        return True
+
+    def _news_at_pipeline_head(self, before: int) -> None:
         # Only the pipeline's news recorded before the decision's event belongs ahead of it.
-        pipeline_queue = queues.get(0)
+        pipeline_queue = self.queues.get(0)
         while (
             pipeline_queue
             and not _is_decision(pipeline_queue[0])
-            and positions[id(pipeline_queue[0])] < before
+            and self.positions[id(pipeline_queue[0])] < before
         ):
-            replay.apply(pipeline_queue.popleft())
+            self.replay.apply(pipeline_queue.popleft())
 
-    while any(queues.values()):
-        decision = None
-        pipeline = replay.pipeline
-        # An execution activated in the pipeline's queue is started by a later queue's head.
-        if pipeline is not None and all(e in replay.executions for e in pipeline.active):
-            decision = planner.plan(pipeline, replay.executions, at)
-        if decision is not None:
-            queue = queues.get(order_of.get(decision.execution_id, -1))
-            predicates = _expected(decision, replay)
-            if queue and predicates and predicates[0](queue[0]):
-                # Gate events recorded before the execution's own (dequeue, lock) come first.
-                news_at_pipeline_head(positions[id(queue[0])])
-                _pre_gate(queues, decision, replay)
-                replay.apply(queue.popleft())
-                for follows in predicates[1:]:
-                    if queue and follows(queue[0]):
-                        replay.apply(queue.popleft())
-                _post_gate(queues, decision, replay)
-                check.decisions += 1
-                check.confirmed.append(_describe(decision))
-                continue
-        applied = False
-        # News comes in log order: the earliest news still pending, once it is next in its
-        # queue (decisions recorded before it in the same queue must be re-derived first).
+    def _apply_news(self) -> bool:
+        """Apply the earliest news still pending, once it is next in its queue.
+
+        News comes in log order; decisions recorded before it in the same queue must be
+        re-derived first.
+        """
         pending = [
-            (positions[id(event)], order, index)
-            for order, queue in queues.items()
+            (self.positions[id(event)], order, index)
+            for order, queue in self.queues.items()
             for index, event in enumerate(queue)
             if not _is_decision(event)
         ]
-        if pending:
-            _, order, index = min(pending)
-            if index == 0:
-                event = queues[order].popleft()
-                replay.apply(event)
-                _news_effects(queues, event, replay)
-                if type(event) is ev.ExecutionStarted:
-                    order_of[str(event.originator_id)] = order
-                applied = True
-        if applied:
-            continue
-        heads = [ev.name_of(type(q[0])) for q in queues.values() if q]
-        if decision is None:
-            return f"the log shows {', '.join(heads)} but the planner decides nothing"
-        return f"the planner decides {_describe(decision)} but the log shows {', '.join(heads)}"
-    return None
+        if not pending:
+            return False
+        _, order, index = min(pending)
+        if index != 0:
+            return False
+        event = self.queues[order].popleft()
+        self.replay.apply(event)
+        _news_effects(self.queues, event, self.replay)
+        if type(event) is ev.ExecutionStarted:
+            self.order_of[str(event.originator_id)] = order
+        return True
 
 
 def _take_gate(
