@@ -524,67 +524,10 @@ def billing_report(
 def _month(conn: Connection, year: int, month: int, rules: BillingRules, plan: str) -> MonthTotal:
     start, end = month_bounds(year, month)
     start_us, end_us = micros(start), micros(end)
-    key = f"{year:04d}-{month:02d}"
-    pipelines = conn.execute(
-        sa.select(pipelines_table).where(
-            pipelines_table.c.created_us < end_us,
-            sa.or_(
-                pipelines_table.c.deleted_us.is_(None), pipelines_table.c.deleted_us >= start_us
-            ),
-        )
-    ).all()
-    executions = conn.execute(
-        sa.select(executions_table)
-        .where(executions_table.c.started_us >= start_us, executions_table.c.started_us < end_us)
-        .order_by(executions_table.c.started_us)
-    ).all()
-    # Actions are billed in the month they started, once they reached a completion state.
-    actions = conn.execute(
-        sa.select(actions_table)
-        .where(actions_table.c.started_us >= start_us, actions_table.c.started_us < end_us)
-        .order_by(actions_table.c.started_us)
-    ).all()
-    by_pipeline: dict[str, list[Any]] = defaultdict(list)
-    for row in executions:
-        by_pipeline[row.pipeline_id].append(row)
-    minutes: dict[str, int] = defaultdict(int)
-    running: dict[str, int] = defaultdict(int)
-    for row in actions:
-        if row.ended_us is None:
-            running[row.pipeline_id] += 1
-            continue
-        seconds = (row.ended_us - row.started_us) / 1_000_000
-        minutes[row.pipeline_id] += rules.billable_minutes(row.category, row.owner, seconds)
-    total = MonthTotal(key)
-    known = {row.pipeline_id for row in pipelines}
-    # An execution of a pipeline missing from the lifetime table cannot happen; be safe anyway.
-    extra = [pid for pid in by_pipeline if pid not in known]
-    if extra:
-        pipelines = [*pipelines, *rows_by(conn, pipelines_table, "pipeline_id", extra)]
-    for pipeline in sorted(pipelines, key=lambda p: (p.name, p.created_us)):
-        runs = by_pipeline.get(pipeline.pipeline_id, [])
-        # A pipeline switched between V1 and V2 is priced by the type its runs started under.
-        pipeline_type = runs[-1].pipeline_type if runs else pipeline.pipeline_type
-        plans = _plans(plan, pipeline_type, runs)
-        for which in plans:
-            if which == "v1":
-                line = _v1_line(key, pipeline, runs, rules, end_us)
-                total.v1_subtotal += line.charge
-            else:
-                line = _v2_line(key, pipeline, runs, minutes[pipeline.pipeline_id], rules)
-                if running[pipeline.pipeline_id]:
-                    line.reason += (
-                        f"; {running[pipeline.pipeline_id]} action execution(s) still running"
-                        " are billed once they complete"
-                    )
-                total.v2_subtotal += line.charge
-            line.pipeline_type = pipeline_type
-            line.executions = len(runs)
-            line.new_revision_executions = sum(1 for r in runs if r.new_revision)
-            line.action_minutes = minutes[pipeline.pipeline_id]
-            total.lines.append(line)
-        total.executions += len(runs)
-        total.action_minutes += minutes[pipeline.pipeline_id]
+    total = MonthTotal(f"{year:04d}-{month:02d}")
+    usage = _Usage(conn, start_us, end_us, rules)
+    for pipeline in usage.pipelines:
+        _bill_pipeline(total, usage, pipeline, rules, plan, end_us)
     active_v1 = [line for line in total.lines if line.plan == "v1" and line.active]
     total.active_pipelines = len({line.pipeline_id for line in active_v1})
     if rules.v1_free_tier and active_v1:
@@ -598,6 +541,83 @@ def _month(conn: Connection, year: int, month: int, rules: BillingRules, plan: s
         total.v2_free_minutes_used = used
         total.v2_free_tier_credit = rules.v2_price_per_minute * used
     return total
+
+
+class _Usage:
+    """One month's facts from the view: pipelines alive, their executions, action-minutes."""
+
+    def __init__(self, conn: Connection, start_us: int, end_us: int, rules: BillingRules) -> None:
+        pipelines = conn.execute(
+            sa.select(pipelines_table).where(
+                pipelines_table.c.created_us < end_us,
+                sa.or_(
+                    pipelines_table.c.deleted_us.is_(None),
+                    pipelines_table.c.deleted_us >= start_us,
+                ),
+            )
+        ).all()
+        executions = conn.execute(
+            sa.select(executions_table)
+            .where(
+                executions_table.c.started_us >= start_us, executions_table.c.started_us < end_us
+            )
+            .order_by(executions_table.c.started_us)
+        ).all()
+        # Actions are billed in the month they started, once they reached a completion state.
+        actions = conn.execute(
+            sa.select(actions_table)
+            .where(actions_table.c.started_us >= start_us, actions_table.c.started_us < end_us)
+            .order_by(actions_table.c.started_us)
+        ).all()
+        self.runs: dict[str, list[Any]] = defaultdict(list)
+        for row in executions:
+            self.runs[row.pipeline_id].append(row)
+        self.minutes: dict[str, int] = defaultdict(int)
+        self.running: dict[str, int] = defaultdict(int)
+        for row in actions:
+            if row.ended_us is None:
+                self.running[row.pipeline_id] += 1
+                continue
+            seconds = (row.ended_us - row.started_us) / 1_000_000
+            self.minutes[row.pipeline_id] += rules.billable_minutes(
+                row.category, row.owner, seconds
+            )
+        known = {row.pipeline_id for row in pipelines}
+        # An execution of a pipeline missing from the lifetime table cannot happen; be safe anyway.
+        extra = [pid for pid in self.runs if pid not in known]
+        if extra:
+            pipelines = [*pipelines, *rows_by(conn, pipelines_table, "pipeline_id", extra)]
+        self.pipelines = sorted(pipelines, key=lambda p: (p.name, p.created_us))
+
+
+def _bill_pipeline(
+    total: MonthTotal, usage: _Usage, pipeline: Any, rules: BillingRules, plan: str, end_us: int
+) -> None:
+    """The pipeline's line (or, with plan both, lines) of the month, added to its total."""
+    pipeline_id = pipeline.pipeline_id
+    runs = usage.runs.get(pipeline_id, [])
+    minutes = usage.minutes[pipeline_id]
+    # A pipeline switched between V1 and V2 is priced by the type its runs started under.
+    pipeline_type = runs[-1].pipeline_type if runs else pipeline.pipeline_type
+    for which in _plans(plan, pipeline_type, runs):
+        if which == "v1":
+            line = _v1_line(total.month, pipeline, runs, rules, end_us)
+            total.v1_subtotal += line.charge
+        else:
+            line = _v2_line(total.month, pipeline, runs, minutes, rules)
+            if usage.running[pipeline_id]:
+                line.reason += (
+                    f"; {usage.running[pipeline_id]} action execution(s) still running"
+                    " are billed once they complete"
+                )
+            total.v2_subtotal += line.charge
+        line.pipeline_type = pipeline_type
+        line.executions = len(runs)
+        line.new_revision_executions = sum(1 for r in runs if r.new_revision)
+        line.action_minutes = minutes
+        total.lines.append(line)
+    total.executions += len(runs)
+    total.action_minutes += minutes
 
 
 def _plans(plan: str, pipeline_type: str, runs: Sequence[Any]) -> list[str]:
