@@ -42,3 +42,51 @@ def test_the_audit_trail_describes_every_event_but_the_registry_opening() -> Non
 
 def test_decision_rules_are_keyed_by_event_classes() -> None:
     assert set(DECISION_RULES) <= set(event_classes())
+
+
+def event(cls: type, **fields: object) -> object:
+    made = object.__new__(cls)
+    made.__dict__.update(fields)
+    return made
+
+
+def test_a_decision_is_told_from_news_by_its_structured_cause_when_it_has_one() -> None:
+    from projections.timetravel import _is_decision
+
+    timed_out = event(events.ActionFailed, error_code="X", cause={"kind": "TimedOut"})
+    reported = event(
+        events.ActionFailed, error_code="TimedOut", cause={"kind": "ActionReportedFailure"}
+    )
+    stop = event(events.ActionAbandoned, reason="anything", cause={"kind": "StopRequested"})
+    cancelled = event(
+        events.ActionAbandoned,
+        reason="abandoned: stop requested by a",
+        cause={"kind": "ExecutionCancelled"},
+    )
+    expired = event(events.ExecutionStopped, reason="enough", cause={"kind": "TransitionExpired"})
+    requested = event(events.ExecutionStopped, reason="x", cause={"kind": "StoppedByRequest"})
+    assert [
+        _is_decision(e) for e in (timed_out, reported, stop, cancelled, expired, requested)
+    ] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
+
+
+def test_without_a_cause_decisions_are_told_apart_as_the_previous_release_recorded_them() -> None:
+    from projections.timetravel import _is_decision
+
+    assert _is_decision(event(events.ActionFailed, error_code="ConfigurationError"))
+    assert not _is_decision(event(events.ActionFailed, error_code="Boom"))
+    assert _is_decision(event(events.ActionAbandoned, reason="abandoned: stop requested by x"))
+    assert not _is_decision(event(events.ActionAbandoned, reason="pipeline updated"))
+    assert not _is_decision(
+        event(events.ExecutionStopped, reason="transition disabled for more than 30 days")
+    )
+    assert _is_decision(event(events.StageRetried, trigger="AutomatedStageRetry"))
+    assert not _is_decision(event(events.StageRetried, trigger="ManualStageRetry"))
+    assert not _is_decision(event(events.ApprovalGranted))
