@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     JOB_FAILED,
     TIMED_OUT,
@@ -178,7 +179,7 @@ class CodeBuildProvider:
     """Runs buildspec phases with CodeBuild's phase rules, artifacts and exported variables."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, request.category or "Build")
+        log = ActionLog(request.log_path, request.category or ActionCategory.BUILD)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:

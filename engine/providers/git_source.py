@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     JOB_FAILED,
     REVISION_UNAVAILABLE,
@@ -113,7 +114,7 @@ class GitSourceProvider:
     """Outputs the tree at the branch tip and CodeCommit's output variables."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, "Source")
+        log = ActionLog(request.log_path, ActionCategory.SOURCE)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:

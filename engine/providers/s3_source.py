@@ -6,6 +6,7 @@ import hashlib
 import shutil
 from datetime import UTC, datetime
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     REVISION_UNAVAILABLE,
     ActionFailure,
@@ -23,7 +24,7 @@ class S3SourceProvider:
     """Outputs the object: a .zip is extracted like CodePipeline does, anything else copied."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, "Source")
+        log = ActionLog(request.log_path, ActionCategory.SOURCE)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
