@@ -111,6 +111,58 @@ def _configured_environment(request: ActionRequest) -> dict[str, str]:
     return values
 
 
+def _primary_source(request: ActionRequest) -> str:
+    """The input artifact the build runs in: PrimarySource, else the first input."""
+    inputs = request.input_artifacts
+    if not inputs:
+        raise config_error("CodeBuild needs at least one input artifact (the primary source)")
+    primary = request.configuration.get("PrimarySource", "").strip()
+    if primary and primary not in inputs:
+        raise config_error(
+            f"PrimarySource '{primary}' is not an input artifact (inputs: {', '.join(inputs)})"
+        )
+    return primary or next(iter(inputs))
+
+
+@dataclass(frozen=True)
+class _Build:
+    """One local build: its id, source directory, environment and the files its script writes."""
+
+    id: str
+    src: Path
+    env: dict[str, str]
+    ledger: Path
+    exported: Path
+
+    @classmethod
+    def prepare(cls, request: ActionRequest, spec: Buildspec, primary: str) -> _Build:
+        """Copies the inputs in and sets CodeBuild's variables, the buildspec's and the action's."""
+        workdir = request.workdir
+        src = workdir / "src"
+        control = workdir / "control"
+        control.mkdir(parents=True, exist_ok=True)
+        copy_into(request.input_artifacts[primary], src)
+        project = request.configuration.get("ProjectName", "").strip() or request.action
+        build_id = f"{project}:{request.action_execution_id}"
+        env = base_environment(request.environment)
+        env.update(
+            {
+                "CODEBUILD_SRC_DIR": str(src),
+                "CODEBUILD_BUILD_ID": build_id,
+                "CODEBUILD_INITIATOR": f"codepipeline/{request.pipeline_name}",
+                "CODEBUILD_BUILD_SUCCEEDING": "1",
+            }
+        )
+        for name, path in request.input_artifacts.items():
+            if name != primary:
+                copy = workdir / "inputs" / name
+                copy_into(path, copy)
+                env[f"CODEBUILD_SRC_DIR_{env_name(name)}"] = str(copy)
+        env.update(spec.variables)
+        env.update(_configured_environment(request))
+        return cls(build_id, src, env, control / "ledger", control / "exported")
+
+
 def build_script(spec: Buildspec, tag: str, ledger: Path, exported: Path) -> str:
     """The bash program that runs every phase in one session, following CodeBuild's rules."""
     q = shlex.quote
@@ -184,53 +236,20 @@ class CodeBuildProvider:
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         deadline = Deadline(request.timeout_seconds)
-        inputs = dict(request.input_artifacts)
-        if not inputs:
-            raise config_error("CodeBuild needs at least one input artifact (the primary source)")
-        primary = request.configuration.get("PrimarySource", "").strip()
-        if primary and primary not in inputs:
-            raise config_error(
-                f"PrimarySource '{primary}' is not an input artifact (inputs: {', '.join(inputs)})"
-            )
-        primary = primary or next(iter(inputs))
-        spec = _load_buildspec(request, primary, inputs[primary])
+        primary = _primary_source(request)
+        spec = _load_buildspec(request, primary, request.input_artifacts[primary])
         for name in spec.exported_variables:
             if not _NAME.match(name):
                 raise config_error(f"BuildSpec env.exported-variables: '{name}' is not a name")
         for ignored in spec.ignored:
             log.line(f"ignoring {ignored} (no local meaning)")
-
-        workdir = request.workdir
-        src = workdir / "src"
-        control = workdir / "control"
-        control.mkdir(parents=True, exist_ok=True)
-        copy_into(inputs[primary], src)
-        project = request.configuration.get("ProjectName", "").strip() or request.action
-        build_id = f"{project}:{request.action_execution_id}"
-        env = base_environment(request.environment)
-        env.update(
-            {
-                "CODEBUILD_SRC_DIR": str(src),
-                "CODEBUILD_BUILD_ID": build_id,
-                "CODEBUILD_INITIATOR": f"codepipeline/{request.pipeline_name}",
-                "CODEBUILD_BUILD_SUCCEEDING": "1",
-            }
+        build = _Build.prepare(request, spec, primary)
+        script = build_script(spec, log.tag, build.ledger, build.exported)
+        log.line(f"build {build.id}: buildspec {spec.version}, source {primary} in {build.src}")
+        result = run_bash(
+            script, cwd=build.src, env=build.env, log=log, deadline=deadline, errexit=False
         )
-        for name, path in inputs.items():
-            if name != primary:
-                copy = workdir / "inputs" / name
-                copy_into(path, copy)
-                env[f"CODEBUILD_SRC_DIR_{env_name(name)}"] = str(copy)
-        env.update(spec.variables)
-        env.update(_configured_environment(request))
-
-        ledger = control / "ledger"
-        exported = control / "exported"
-        script = build_script(spec, log.tag, ledger, exported)
-        log.line(f"build {build_id}: buildspec {spec.version}, source {primary} in {src}")
-        result = run_bash(script, cwd=src, env=env, log=log, deadline=deadline, errexit=False)
-        record = _Ledger.read(ledger)
-
+        record = _Ledger.read(build.ledger)
         if result.timed_out:
             where = _where(record.steps[-1], spec) if record.steps else ""
             message = f"build timed out after {deadline.seconds:g} s" + (
@@ -241,7 +260,7 @@ class CodeBuildProvider:
                 succeeded=False,
                 error_code=TIMED_OUT,
                 error_message=message,
-                external_execution_id=build_id,
+                external_execution_id=build.id,
             )
         failure = _first_failure(record, spec, result.returncode)
         if failure is not None:
@@ -251,12 +270,11 @@ class CodeBuildProvider:
                 summary=f"build failed: {failure}",
                 error_code=JOB_FAILED,
                 error_message=failure,
-                external_execution_id=build_id,
+                external_execution_id=build.id,
             )
-
-        variables = read_nul_pairs(exported)
+        variables = read_nul_pairs(build.exported)
         check_variable_size(variables)
-        outputs = self._artifacts(request, spec, src, workdir / "out", log)
+        outputs = self._artifacts(request, spec, build.src, request.workdir / "out", log)
         summary = f"build succeeded in {len(record.phases)} phase(s)"
         log.line(summary)
         return ActionOutcome(
@@ -264,7 +282,7 @@ class CodeBuildProvider:
             summary=summary,
             output_artifacts=outputs,
             output_variables=variables,
-            external_execution_id=build_id,
+            external_execution_id=build.id,
         )
 
     def _artifacts(
