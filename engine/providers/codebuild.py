@@ -18,7 +18,13 @@ from engine.providers.base import (
     config_error,
     guarded,
 )
-from engine.providers.buildspec import ArtifactSpec, Buildspec, BuildspecError, parse_buildspec
+from engine.providers.buildspec import (
+    ArtifactSpec,
+    Buildspec,
+    BuildspecError,
+    Phase,
+    parse_buildspec,
+)
 from engine.providers.files import collect, copy_into, inside
 from engine.providers.process import ActionLog, Deadline, base_environment, run_bash
 from engine.providers.shell import (
@@ -165,66 +171,73 @@ class _Build:
 
 def build_script(spec: Buildspec, tag: str, ledger: Path, exported: Path) -> str:
     """The bash program that runs every phase in one session, following CodeBuild's rules."""
-    q = shlex.quote
     out = [
-        f"__cv_ledger={q(str(ledger))}",
+        f"__cv_ledger={shlex.quote(str(ledger))}",
         "__cv_stop=0",
         "export CODEBUILD_BUILD_SUCCEEDING=1",
         "__cv_mark() { (IFS=$'\\t'; printf '%s\\n' \"$*\") >> \"$__cv_ledger\"; }",
     ]
-
-    def step(phase: str, kind: str, index: int, command: str, status: str) -> None:
-        label = f"phase {phase}" + (" finally" if kind == "finally" else "")
-        out.extend(
-            [
-                f'  if [ "${status}" = 0 ]; then',
-                f"    __cv_mark BEGIN {phase} {kind} {index}",
-                f"    printf '%s\\n' {q(f'[{tag}] {label}: {command}')}",
-                # eval keeps exports and `cd` in this session; a syntax error stays local.
-                f"    eval -- {q(command)}",
-                "    __cv_rc=$?",
-                f'    __cv_mark END {phase} {kind} {index} "$__cv_rc"',
-                '    if [ "$__cv_rc" != 0 ]; then',
-                f"      printf '[{tag}] exit code %s\\n' \"$__cv_rc\"",
-                f'      {status}="$__cv_rc"',
-                "    fi",
-                "  fi",
-            ]
-        )
-
     for phase in spec.phases:
-        # post_build runs after a failed build; install/pre_build failures (ABORT) stop here.
-        out.append('if [ "$__cv_stop" = 0 ]; then')
-        out.append(f"  printf '%s\\n' {q(f'[{tag}] entering phase {phase.name}')}")
-        out.append("  __cv_prc=0")
-        for index, command in enumerate(phase.commands):
-            step(phase.name, "commands", index, command, "__cv_prc")
-        out.append("  __cv_frc=0")
-        for index, command in enumerate(phase.finally_commands):
-            step(phase.name, "finally", index, command, "__cv_frc")
-        stop = (
-            "    __cv_stop=1"
-            if phase.name in _STOPPING_PHASES and phase.on_failure == "ABORT"
-            else "    :"
-        )
-        out.extend(
-            [
-                '  if [ "$__cv_prc" != 0 ] || [ "$__cv_frc" != 0 ]; then',
-                f"    __cv_mark DONE {phase.name} FAILED",
-                "    export CODEBUILD_BUILD_SUCCEEDING=0",
-                f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} FAILED')}",
-                stop,
-                "  else",
-                f"    __cv_mark DONE {phase.name} SUCCEEDED",
-                f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} SUCCEEDED')}",
-                "  fi",
-                "fi",
-            ]
-        )
+        out.extend(_phase_lines(phase, tag))
     if spec.exported_variables:
         out.append(dump_variables_script(spec.exported_variables, exported))
     out.append("__cv_mark FINISHED")
     return "\n".join(out) + "\n"
+
+
+def _phase_lines(phase: Phase, tag: str) -> list[str]:
+    q = shlex.quote
+    # post_build runs after a failed build; install/pre_build failures (ABORT) stop here.
+    out = ['if [ "$__cv_stop" = 0 ]; then']
+    out.append(f"  printf '%s\\n' {q(f'[{tag}] entering phase {phase.name}')}")
+    out.append("  __cv_prc=0")
+    for index, command in enumerate(phase.commands):
+        out.extend(_step_lines(tag, phase.name, "commands", index, command, "__cv_prc"))
+    out.append("  __cv_frc=0")
+    for index, command in enumerate(phase.finally_commands):
+        out.extend(_step_lines(tag, phase.name, "finally", index, command, "__cv_frc"))
+    stop = (
+        "    __cv_stop=1"
+        if phase.name in _STOPPING_PHASES and phase.on_failure == "ABORT"
+        else "    :"
+    )
+    out.extend(
+        [
+            '  if [ "$__cv_prc" != 0 ] || [ "$__cv_frc" != 0 ]; then',
+            f"    __cv_mark DONE {phase.name} FAILED",
+            "    export CODEBUILD_BUILD_SUCCEEDING=0",
+            f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} FAILED')}",
+            stop,
+            "  else",
+            f"    __cv_mark DONE {phase.name} SUCCEEDED",
+            f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} SUCCEEDED')}",
+            "  fi",
+            "fi",
+        ]
+    )
+    return out
+
+
+def _step_lines(
+    tag: str, phase: str, kind: str, index: int, command: str, status: str
+) -> list[str]:
+    """One command; it runs only while its status variable says nothing failed yet."""
+    q = shlex.quote
+    label = f"phase {phase}" + (" finally" if kind == "finally" else "")
+    return [
+        f'  if [ "${status}" = 0 ]; then',
+        f"    __cv_mark BEGIN {phase} {kind} {index}",
+        f"    printf '%s\\n' {q(f'[{tag}] {label}: {command}')}",
+        # eval keeps exports and `cd` in this session; a syntax error stays local.
+        f"    eval -- {q(command)}",
+        "    __cv_rc=$?",
+        f'    __cv_mark END {phase} {kind} {index} "$__cv_rc"',
+        '    if [ "$__cv_rc" != 0 ]; then',
+        f"      printf '[{tag}] exit code %s\\n' \"$__cv_rc\"",
+        f'      {status}="$__cv_rc"',
+        "    fi",
+        "  fi",
+    ]
 
 
 class CodeBuildProvider:
