@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from domain.vocabulary import ActionCategory
+
 KINDS = (
     "git-source",
     "s3-source",
@@ -14,7 +16,16 @@ KINDS = (
     "custom",
 )
 
-CATEGORIES = ("Source", "Build", "Deploy", "Test", "Invoke", "Approval", "Compute")
+# In the order messages and the JSON Schema list them.
+CATEGORIES = (
+    ActionCategory.SOURCE,
+    ActionCategory.BUILD,
+    ActionCategory.DEPLOY,
+    ActionCategory.TEST,
+    ActionCategory.INVOKE,
+    ActionCategory.APPROVAL,
+    ActionCategory.COMPUTE,
+)
 OWNERS = ("AWS", "ThirdParty", "Custom")
 
 
@@ -51,23 +62,23 @@ def _spec(
 _SPECS: tuple[ProviderSpec, ...] = (
     # Every CodePipeline git-like source maps to a local git repository, so imported pipelines
     # run unchanged; Git itself is Conveyor's own name and is accepted under both owners.
-    _spec("Source", "AWS", "Git", _GIT),
-    _spec("Source", "ThirdParty", "Git", _GIT),
-    _spec("Source", "AWS", "CodeCommit", _GIT),
-    _spec("Source", "AWS", "CodeStarSourceConnection", _GIT),
-    _spec("Source", "ThirdParty", "GitHub", _GIT),
-    ProviderSpec("Source", "AWS", "S3", (0, 0), (1, 1), "s3-source", _HOUR),
-    _spec("Build", "AWS", "CodeBuild", _CODEBUILD),
-    _spec("Test", "AWS", "CodeBuild", _CODEBUILD),
-    _spec("Build", "AWS", "Shell", _SHELL),
-    _spec("Test", "AWS", "Shell", _SHELL),
-    _spec("Deploy", "AWS", "Shell", _SHELL),
-    _spec("Invoke", "AWS", "Shell", _SHELL),
-    _spec("Compute", "AWS", "Commands", _SHELL),
-    ProviderSpec("Deploy", "AWS", "S3", (1, 1), (0, 0), "s3-deploy", 90),
+    _spec(ActionCategory.SOURCE, "AWS", "Git", _GIT),
+    _spec(ActionCategory.SOURCE, "ThirdParty", "Git", _GIT),
+    _spec(ActionCategory.SOURCE, "AWS", "CodeCommit", _GIT),
+    _spec(ActionCategory.SOURCE, "AWS", "CodeStarSourceConnection", _GIT),
+    _spec(ActionCategory.SOURCE, "ThirdParty", "GitHub", _GIT),
+    ProviderSpec(ActionCategory.SOURCE, "AWS", "S3", (0, 0), (1, 1), "s3-source", _HOUR),
+    _spec(ActionCategory.BUILD, "AWS", "CodeBuild", _CODEBUILD),
+    _spec(ActionCategory.TEST, "AWS", "CodeBuild", _CODEBUILD),
+    _spec(ActionCategory.BUILD, "AWS", "Shell", _SHELL),
+    _spec(ActionCategory.TEST, "AWS", "Shell", _SHELL),
+    _spec(ActionCategory.DEPLOY, "AWS", "Shell", _SHELL),
+    _spec(ActionCategory.INVOKE, "AWS", "Shell", _SHELL),
+    _spec(ActionCategory.COMPUTE, "AWS", "Commands", _SHELL),
+    ProviderSpec(ActionCategory.DEPLOY, "AWS", "S3", (1, 1), (0, 0), "s3-deploy", 90),
     # Waiting for a person is not compute time: V2 pricing excludes manual approvals.
     ProviderSpec(
-        "Approval",
+        ActionCategory.APPROVAL,
         "AWS",
         "Manual",
         (0, 0),

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.vocabulary import ExecutionMode, PipelineType
+
 # Models only fix the shape (required fields, JSON types, no unknown keys). Lengths, patterns,
 # ranges and cross-references live in domain.validation so that every problem of a definition
 # is reported at once, with our own paths and rule names. strict=True because the AWS API
@@ -181,8 +183,8 @@ class PipelineDeclaration(_Model):
     artifact_stores: dict[str, ArtifactStore] | None = Field(default=None, alias="artifactStores")
     stages: list[StageDeclaration]
     version: int | None = None
-    execution_mode: str = Field(default="SUPERSEDED", alias="executionMode")
-    pipeline_type: str = Field(default="V1", alias="pipelineType")
+    execution_mode: str = Field(default=ExecutionMode.SUPERSEDED, alias="executionMode")
+    pipeline_type: str = Field(default=PipelineType.V1, alias="pipelineType")
     variables: list[PipelineVariable] = Field(default_factory=list)
     # Triggers are kept as written: Conveyor has no trigger runtime yet (roadmap).
     triggers: list[dict[str, Any]] = Field(default_factory=list)

@@ -40,19 +40,6 @@ class ManualClock:
             self._now = instant
 
 
-class TickingClock(ManualClock):
-    """Moves forward a fixed step on every reading: distinct, ordered instants for tests."""
-
-    def __init__(self, start: datetime, step: timedelta = timedelta(milliseconds=1)) -> None:
-        super().__init__(start)
-        self._step = step
-
-    def now(self) -> datetime:
-        with self._lock:
-            self._now += self._step
-            return self._now
-
-
 class IdFactory(Protocol):
     def new(self) -> uuid.UUID: ...
 

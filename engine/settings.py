@@ -24,8 +24,8 @@ class Settings:
     cancelled_actions: str = "abandon"
     sqlite_lock_timeout: int = 20
     workers: int = 8
-    # "native" uses eventsourcing's own sqlite/postgres modules (2-3x faster, measured in
-    # DESIGN.md); "sqlalchemy" uses eventsourcing-sqlalchemy on the same URL.
+    # "native" uses eventsourcing's own sqlite/postgres modules (2-3x faster when it was
+    # measured); "sqlalchemy" uses eventsourcing-sqlalchemy on the same URL.
     persistence: str = "native"
     # History older than this is dropped from the history view (never from the event log).
     history_retention_months: int = 12
@@ -33,10 +33,6 @@ class Settings:
     @property
     def database_path(self) -> Path:
         return self.home / "conveyor.db"
-
-    @property
-    def is_postgres(self) -> bool:
-        return bool(self.database_url) and self.database_url.startswith("postgres")  # type: ignore[union-attr]
 
     @property
     def artifacts_dir(self) -> Path:

@@ -47,12 +47,8 @@ class Buildspec:
 
 
 def parse_buildspec(text: str) -> Buildspec:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise BuildspecError(f"buildspec is not valid YAML: {error}") from error
-    if not isinstance(document, dict):
-        raise BuildspecError("buildspec must be a YAML mapping with `version` and `phases`")
+    """The checked buildspec; raises BuildspecError naming the first offending key."""
+    document = _document(text)
     version = document.get("version")
     if str(version) not in ("0.1", "0.2"):
         raise BuildspecError(f"version must be 0.2 (or 0.1), not {version!r}")
@@ -60,10 +56,32 @@ def parse_buildspec(text: str) -> Buildspec:
     unknown = set(document) - {"version", "env", "phases", "artifacts", *_IGNORED_TOP}
     if unknown:
         raise BuildspecError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
+    variables, exported = _env(document.get("env") or {}, ignored)
+    phases = _phases(document.get("phases"), ignored)
+    artifacts, secondary = _artifacts(document.get("artifacts"))
+    return Buildspec(
+        version=str(version),
+        variables=variables,
+        exported_variables=exported,
+        phases=phases,
+        artifacts=artifacts,
+        secondary_artifacts=secondary,
+        ignored=tuple(ignored),
+    )
 
-    variables: dict[str, str] = {}
-    exported: tuple[str, ...] = ()
-    env = document.get("env") or {}
+
+def _document(text: str) -> dict[Any, Any]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise BuildspecError(f"buildspec is not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise BuildspecError("buildspec must be a YAML mapping with `version` and `phases`")
+    return document
+
+
+def _env(env: Any, ignored: list[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The env block's variables and exported names; appends the keys it ignores."""
     if not isinstance(env, dict):
         raise BuildspecError("env must be a mapping")
     for key in env:
@@ -84,14 +102,18 @@ def parse_buildspec(text: str) -> Buildspec:
     raw_variables = env.get("variables") or {}
     if not isinstance(raw_variables, dict):
         raise BuildspecError("env.variables must be a mapping of names to values")
-    for name, value in raw_variables.items():
-        variables[str(name)] = _scalar(value, f"env.variables.{name}")
+    variables = {
+        str(name): _scalar(value, f"env.variables.{name}") for name, value in raw_variables.items()
+    }
     raw_exported = env.get("exported-variables") or []
     if not isinstance(raw_exported, list):
         raise BuildspecError("env.exported-variables must be a list of names")
     exported = tuple(_scalar(item, "env.exported-variables") for item in raw_exported)
+    return variables, exported
 
-    raw_phases = document.get("phases")
+
+def _phases(raw_phases: Any, ignored: list[str]) -> tuple[Phase, ...]:
+    """The phases present, in CodeBuild's order; appends the keys it ignores."""
     if not isinstance(raw_phases, dict) or not raw_phases:
         raise BuildspecError("phases must be a mapping with at least one of " + ", ".join(PHASES))
     unknown_phases = set(raw_phases) - set(PHASES)
@@ -107,32 +129,26 @@ def parse_buildspec(text: str) -> Buildspec:
             if name == "install" and "runtime-versions" in (raw_phases[name] or {}):
                 ignored.append("phases.install.runtime-versions")
             phases.append(phase)
+    return tuple(phases)
 
-    artifacts = None
+
+def _artifacts(raw_artifacts: Any) -> tuple[ArtifactSpec | None, dict[str, ArtifactSpec]]:
+    """The primary artifact (when `files` is given) and the secondary ones by identifier."""
+    if raw_artifacts is None:
+        return None, {}
+    if not isinstance(raw_artifacts, dict):
+        raise BuildspecError("artifacts must be a mapping")
+    primary = _artifact(raw_artifacts, "artifacts") if "files" in raw_artifacts else None
+    raw_secondary = raw_artifacts.get("secondary-artifacts") or {}
+    if not isinstance(raw_secondary, dict):
+        raise BuildspecError("artifacts.secondary-artifacts must be a mapping")
     secondary: dict[str, ArtifactSpec] = {}
-    raw_artifacts = document.get("artifacts")
-    if raw_artifacts is not None:
-        if not isinstance(raw_artifacts, dict):
-            raise BuildspecError("artifacts must be a mapping")
-        if "files" in raw_artifacts:
-            artifacts = _artifact(raw_artifacts, "artifacts")
-        raw_secondary = raw_artifacts.get("secondary-artifacts") or {}
-        if not isinstance(raw_secondary, dict):
-            raise BuildspecError("artifacts.secondary-artifacts must be a mapping")
-        for identifier, spec in raw_secondary.items():
-            where = f"artifacts.secondary-artifacts.{identifier}"
-            if not isinstance(spec, dict):
-                raise BuildspecError(f"{where} must be a mapping")
-            secondary[str(identifier)] = _artifact(spec, where)
-    return Buildspec(
-        version=str(version),
-        variables=variables,
-        exported_variables=exported,
-        phases=tuple(phases),
-        artifacts=artifacts,
-        secondary_artifacts=secondary,
-        ignored=tuple(ignored),
-    )
+    for identifier, spec in raw_secondary.items():
+        where = f"artifacts.secondary-artifacts.{identifier}"
+        if not isinstance(spec, dict):
+            raise BuildspecError(f"{where} must be a mapping")
+        secondary[str(identifier)] = _artifact(spec, where)
+    return primary, secondary
 
 
 def _phase(name: str, raw: Any) -> Phase:
@@ -178,6 +194,8 @@ def _artifact(raw: dict[Any, Any], where: str) -> ArtifactSpec:
     excludes = raw.get("exclude-paths") or []
     if isinstance(excludes, str):
         excludes = [excludes]
+    if not isinstance(excludes, list):
+        raise BuildspecError(f"{where}.exclude-paths must be a glob or a list of globs")
     name = raw.get("name")
     return ArtifactSpec(
         files=tuple(_scalar(item, f"{where}.files") for item in files),

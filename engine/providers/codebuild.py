@@ -8,6 +8,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     JOB_FAILED,
     TIMED_OUT,
@@ -17,7 +18,13 @@ from engine.providers.base import (
     config_error,
     guarded,
 )
-from engine.providers.buildspec import ArtifactSpec, Buildspec, BuildspecError, parse_buildspec
+from engine.providers.buildspec import (
+    ArtifactSpec,
+    Buildspec,
+    BuildspecError,
+    Phase,
+    parse_buildspec,
+)
 from engine.providers.files import collect, copy_into, inside
 from engine.providers.process import ActionLog, Deadline, base_environment, run_bash
 from engine.providers.shell import (
@@ -110,100 +117,37 @@ def _configured_environment(request: ActionRequest) -> dict[str, str]:
     return values
 
 
-def build_script(spec: Buildspec, tag: str, ledger: Path, exported: Path) -> str:
-    """The bash program that runs every phase in one session, following CodeBuild's rules."""
-    q = shlex.quote
-    out = [
-        f"__cv_ledger={q(str(ledger))}",
-        "__cv_stop=0",
-        "export CODEBUILD_BUILD_SUCCEEDING=1",
-        "__cv_mark() { (IFS=$'\\t'; printf '%s\\n' \"$*\") >> \"$__cv_ledger\"; }",
-    ]
-
-    def step(phase: str, kind: str, index: int, command: str, status: str) -> None:
-        label = f"phase {phase}" + (" finally" if kind == "finally" else "")
-        out.extend(
-            [
-                f'  if [ "${status}" = 0 ]; then',
-                f"    __cv_mark BEGIN {phase} {kind} {index}",
-                f"    printf '%s\\n' {q(f'[{tag}] {label}: {command}')}",
-                # eval keeps exports and `cd` in this session; a syntax error stays local.
-                f"    eval -- {q(command)}",
-                "    __cv_rc=$?",
-                f'    __cv_mark END {phase} {kind} {index} "$__cv_rc"',
-                '    if [ "$__cv_rc" != 0 ]; then',
-                f"      printf '[{tag}] exit code %s\\n' \"$__cv_rc\"",
-                f'      {status}="$__cv_rc"',
-                "    fi",
-                "  fi",
-            ]
+def _primary_source(request: ActionRequest) -> str:
+    """The input artifact the build runs in: PrimarySource, else the first input."""
+    inputs = request.input_artifacts
+    if not inputs:
+        raise config_error("CodeBuild needs at least one input artifact (the primary source)")
+    primary = request.configuration.get("PrimarySource", "").strip()
+    if primary and primary not in inputs:
+        raise config_error(
+            f"PrimarySource '{primary}' is not an input artifact (inputs: {', '.join(inputs)})"
         )
-
-    for phase in spec.phases:
-        # post_build runs after a failed build; install/pre_build failures (ABORT) stop here.
-        out.append('if [ "$__cv_stop" = 0 ]; then')
-        out.append(f"  printf '%s\\n' {q(f'[{tag}] entering phase {phase.name}')}")
-        out.append("  __cv_prc=0")
-        for index, command in enumerate(phase.commands):
-            step(phase.name, "commands", index, command, "__cv_prc")
-        out.append("  __cv_frc=0")
-        for index, command in enumerate(phase.finally_commands):
-            step(phase.name, "finally", index, command, "__cv_frc")
-        stop = (
-            "    __cv_stop=1"
-            if phase.name in _STOPPING_PHASES and phase.on_failure == "ABORT"
-            else "    :"
-        )
-        out.extend(
-            [
-                '  if [ "$__cv_prc" != 0 ] || [ "$__cv_frc" != 0 ]; then',
-                f"    __cv_mark DONE {phase.name} FAILED",
-                "    export CODEBUILD_BUILD_SUCCEEDING=0",
-                f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} FAILED')}",
-                stop,
-                "  else",
-                f"    __cv_mark DONE {phase.name} SUCCEEDED",
-                f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} SUCCEEDED')}",
-                "  fi",
-                "fi",
-            ]
-        )
-    if spec.exported_variables:
-        out.append(dump_variables_script(spec.exported_variables, exported))
-    out.append("__cv_mark FINISHED")
-    return "\n".join(out) + "\n"
+    return primary or next(iter(inputs))
 
 
-class CodeBuildProvider:
-    """Runs buildspec phases with CodeBuild's phase rules, artifacts and exported variables."""
+@dataclass(frozen=True)
+class _Build:
+    """One local build: its id, source directory, environment and the files its script writes."""
 
-    def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, request.category or "Build")
-        return guarded(request, lambda r: self._run(r, log), log.line)
+    id: str
+    src: Path
+    env: dict[str, str]
+    ledger: Path
+    exported: Path
 
-    def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
-        deadline = Deadline(request.timeout_seconds)
-        inputs = dict(request.input_artifacts)
-        if not inputs:
-            raise config_error("CodeBuild needs at least one input artifact (the primary source)")
-        primary = request.configuration.get("PrimarySource", "").strip()
-        if primary and primary not in inputs:
-            raise config_error(
-                f"PrimarySource '{primary}' is not an input artifact (inputs: {', '.join(inputs)})"
-            )
-        primary = primary or next(iter(inputs))
-        spec = _load_buildspec(request, primary, inputs[primary])
-        for name in spec.exported_variables:
-            if not _NAME.match(name):
-                raise config_error(f"BuildSpec env.exported-variables: '{name}' is not a name")
-        for ignored in spec.ignored:
-            log.line(f"ignoring {ignored} (no local meaning)")
-
+    @classmethod
+    def prepare(cls, request: ActionRequest, spec: Buildspec, primary: str) -> _Build:
+        """Copies the inputs in and sets CodeBuild's variables, the buildspec's and the action's."""
         workdir = request.workdir
         src = workdir / "src"
         control = workdir / "control"
         control.mkdir(parents=True, exist_ok=True)
-        copy_into(inputs[primary], src)
+        copy_into(request.input_artifacts[primary], src)
         project = request.configuration.get("ProjectName", "").strip() or request.action
         build_id = f"{project}:{request.action_execution_id}"
         env = base_environment(request.environment)
@@ -215,21 +159,110 @@ class CodeBuildProvider:
                 "CODEBUILD_BUILD_SUCCEEDING": "1",
             }
         )
-        for name, path in inputs.items():
+        for name, path in request.input_artifacts.items():
             if name != primary:
                 copy = workdir / "inputs" / name
                 copy_into(path, copy)
                 env[f"CODEBUILD_SRC_DIR_{env_name(name)}"] = str(copy)
         env.update(spec.variables)
         env.update(_configured_environment(request))
+        return cls(build_id, src, env, control / "ledger", control / "exported")
 
-        ledger = control / "ledger"
-        exported = control / "exported"
-        script = build_script(spec, log.tag, ledger, exported)
-        log.line(f"build {build_id}: buildspec {spec.version}, source {primary} in {src}")
-        result = run_bash(script, cwd=src, env=env, log=log, deadline=deadline, errexit=False)
-        record = _Ledger.read(ledger)
 
+def build_script(spec: Buildspec, tag: str, ledger: Path, exported: Path) -> str:
+    """The bash program that runs every phase in one session, following CodeBuild's rules."""
+    out = [
+        f"__cv_ledger={shlex.quote(str(ledger))}",
+        "__cv_stop=0",
+        "export CODEBUILD_BUILD_SUCCEEDING=1",
+        "__cv_mark() { (IFS=$'\\t'; printf '%s\\n' \"$*\") >> \"$__cv_ledger\"; }",
+    ]
+    for phase in spec.phases:
+        out.extend(_phase_lines(phase, tag))
+    if spec.exported_variables:
+        out.append(dump_variables_script(spec.exported_variables, exported))
+    out.append("__cv_mark FINISHED")
+    return "\n".join(out) + "\n"
+
+
+def _phase_lines(phase: Phase, tag: str) -> list[str]:
+    q = shlex.quote
+    # post_build runs after a failed build; install/pre_build failures (ABORT) stop here.
+    out = ['if [ "$__cv_stop" = 0 ]; then']
+    out.append(f"  printf '%s\\n' {q(f'[{tag}] entering phase {phase.name}')}")
+    out.append("  __cv_prc=0")
+    for index, command in enumerate(phase.commands):
+        out.extend(_step_lines(tag, phase.name, "commands", index, command, "__cv_prc"))
+    out.append("  __cv_frc=0")
+    for index, command in enumerate(phase.finally_commands):
+        out.extend(_step_lines(tag, phase.name, "finally", index, command, "__cv_frc"))
+    stop = (
+        "    __cv_stop=1"
+        if phase.name in _STOPPING_PHASES and phase.on_failure == "ABORT"
+        else "    :"
+    )
+    out.extend(
+        [
+            '  if [ "$__cv_prc" != 0 ] || [ "$__cv_frc" != 0 ]; then',
+            f"    __cv_mark DONE {phase.name} FAILED",
+            "    export CODEBUILD_BUILD_SUCCEEDING=0",
+            f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} FAILED')}",
+            stop,
+            "  else",
+            f"    __cv_mark DONE {phase.name} SUCCEEDED",
+            f"    printf '%s\\n' {q(f'[{tag}] phase {phase.name} SUCCEEDED')}",
+            "  fi",
+            "fi",
+        ]
+    )
+    return out
+
+
+def _step_lines(
+    tag: str, phase: str, kind: str, index: int, command: str, status: str
+) -> list[str]:
+    """One command; it runs only while its status variable says nothing failed yet."""
+    q = shlex.quote
+    label = f"phase {phase}" + (" finally" if kind == "finally" else "")
+    return [
+        f'  if [ "${status}" = 0 ]; then',
+        f"    __cv_mark BEGIN {phase} {kind} {index}",
+        f"    printf '%s\\n' {q(f'[{tag}] {label}: {command}')}",
+        # eval keeps exports and `cd` in this session; a syntax error stays local.
+        f"    eval -- {q(command)}",
+        "    __cv_rc=$?",
+        f'    __cv_mark END {phase} {kind} {index} "$__cv_rc"',
+        '    if [ "$__cv_rc" != 0 ]; then',
+        f"      printf '[{tag}] exit code %s\\n' \"$__cv_rc\"",
+        f'      {status}="$__cv_rc"',
+        "    fi",
+        "  fi",
+    ]
+
+
+class CodeBuildProvider:
+    """Runs buildspec phases with CodeBuild's phase rules, artifacts and exported variables."""
+
+    def run(self, request: ActionRequest) -> ActionOutcome:
+        log = ActionLog(request.log_path, request.category or ActionCategory.BUILD)
+        return guarded(request, lambda r: self._run(r, log), log.line)
+
+    def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
+        deadline = Deadline(request.timeout_seconds)
+        primary = _primary_source(request)
+        spec = _load_buildspec(request, primary, request.input_artifacts[primary])
+        for name in spec.exported_variables:
+            if not _NAME.match(name):
+                raise config_error(f"BuildSpec env.exported-variables: '{name}' is not a name")
+        for ignored in spec.ignored:
+            log.line(f"ignoring {ignored} (no local meaning)")
+        build = _Build.prepare(request, spec, primary)
+        script = build_script(spec, log.tag, build.ledger, build.exported)
+        log.line(f"build {build.id}: buildspec {spec.version}, source {primary} in {build.src}")
+        result = run_bash(
+            script, cwd=build.src, env=build.env, log=log, deadline=deadline, errexit=False
+        )
+        record = _Ledger.read(build.ledger)
         if result.timed_out:
             where = _where(record.steps[-1], spec) if record.steps else ""
             message = f"build timed out after {deadline.seconds:g} s" + (
@@ -240,7 +273,7 @@ class CodeBuildProvider:
                 succeeded=False,
                 error_code=TIMED_OUT,
                 error_message=message,
-                external_execution_id=build_id,
+                external_execution_id=build.id,
             )
         failure = _first_failure(record, spec, result.returncode)
         if failure is not None:
@@ -250,12 +283,11 @@ class CodeBuildProvider:
                 summary=f"build failed: {failure}",
                 error_code=JOB_FAILED,
                 error_message=failure,
-                external_execution_id=build_id,
+                external_execution_id=build.id,
             )
-
-        variables = read_nul_pairs(exported)
+        variables = read_nul_pairs(build.exported)
         check_variable_size(variables)
-        outputs = self._artifacts(request, spec, src, workdir / "out", log)
+        outputs = self._artifacts(request, spec, build.src, request.workdir / "out", log)
         summary = f"build succeeded in {len(record.phases)} phase(s)"
         log.line(summary)
         return ActionOutcome(
@@ -263,7 +295,7 @@ class CodeBuildProvider:
             summary=summary,
             output_artifacts=outputs,
             output_variables=variables,
-            external_execution_id=build_id,
+            external_execution_id=build.id,
         )
 
     def _artifacts(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     JOB_FAILED,
     REVISION_UNAVAILABLE,
@@ -57,162 +59,211 @@ def _repository_name(value: str) -> str:
     return tail.removesuffix(".git") or value
 
 
-def _git(
-    args: list[str], cwd: Path, env: dict[str, str], log: ActionLog, deadline: Deadline
-) -> Completed:
-    log.line("$ git " + " ".join(shlex.quote(a) for a in args))
-    result = run(["git", *args], cwd=cwd, env=env, log=log, deadline=deadline, capture=True)
-    if result.timed_out:
-        raise ActionFailure(TIMED_OUT, f"git {args[0]} timed out after {deadline.seconds:g} s")
-    return result
+@dataclass(frozen=True)
+class _Git:
+    """Runs git for one action: in its workdir, with its environment, log and deadline."""
+
+    workdir: Path
+    env: dict[str, str]
+    log: ActionLog
+    deadline: Deadline
+
+    def __call__(self, *args: str) -> Completed:
+        self.log.line("$ git " + " ".join(shlex.quote(a) for a in args))
+        result = run(
+            ["git", *args],
+            cwd=self.workdir,
+            env=self.env,
+            log=self.log,
+            deadline=self.deadline,
+            capture=True,
+        )
+        if result.timed_out:
+            raise ActionFailure(
+                TIMED_OUT, f"git {args[0]} timed out after {self.deadline.seconds:g} s"
+            )
+        return result
+
+
+@dataclass(frozen=True)
+class _Source:
+    """The configured repository and branch; `branch` is empty until resolved."""
+
+    key: str  # the configuration key that named the repository
+    configured: str
+    location: str
+    branch_key: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class _Commit:
+    sha: str
+    author: str
+    email: str
+    authored: str
+    committed: str
+    message: str
+
+    @property
+    def first_line(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
 
 
 class GitSourceProvider:
     """Outputs the tree at the branch tip and CodeCommit's output variables."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, "Source")
+        log = ActionLog(request.log_path, ActionCategory.SOURCE)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
-        deadline = Deadline(request.timeout_seconds)
-        key, configured, location = _repository(request)
-        config = request.configuration
-        branch_key = "BranchName" if config.get("BranchName") else "Branch"
-        branch = config.get(branch_key, "").strip()
-        env = base_environment({})
-        workdir = request.workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-        log.line(f"repository {location}" + (f", branch {branch}" if branch else ""))
+        source = _configured_source(request)
+        request.workdir.mkdir(parents=True, exist_ok=True)
+        git = _Git(request.workdir, base_environment({}), log, Deadline(request.timeout_seconds))
+        branch = f", branch {source.branch}" if source.branch else ""
+        log.line(f"repository {source.location}{branch}")
+        source = _resolve_branch(git, source)
+        name = next(iter(request.output_artifacts), None) or "SourceArtifact"
+        output = request.workdir / "out" / name
+        clone_ref = (
+            request.configuration.get("OutputArtifactFormat", "").upper() == "CODEBUILD_CLONE_REF"
+        )
+        if clone_ref:
+            git_dir, ref = _clone(git, source, output)
+        else:
+            git_dir, ref = _fetch(git, source)
+        commit = _read_commit(git, git_dir, ref, source.branch)
+        if not clone_ref:
+            _export_tree(git, git_dir, commit.sha, output)
+        log.line(f"commit {commit.sha[:7]} on {source.branch}: {commit.first_line}")
+        return _outcome(source, commit, name, output)
 
-        probe = ["ls-remote", "--symref", location, "HEAD"]
-        if branch:
-            probe.append(f"refs/heads/{branch}")
-        listed = _git(probe, workdir, env, log, deadline)
-        if listed.returncode != 0:
-            raise config_error(f"{key} '{configured}': {location} is not a readable git repository")
-        refs, head_branch = _parse_ls_remote(listed.stdout)
-        if not branch:
-            if head_branch is None or "HEAD" not in refs:
-                raise ActionFailure(
-                    REVISION_UNAVAILABLE,
-                    f"{key} '{configured}': HEAD is not on a branch with commits; set BranchName",
-                )
-            branch, branch_key = head_branch, "BranchName"
-        elif f"refs/heads/{branch}" not in refs:
+
+def _configured_source(request: ActionRequest) -> _Source:
+    key, configured, location = _repository(request)
+    config = request.configuration
+    branch_key = "BranchName" if config.get("BranchName") else "Branch"
+    branch = config.get(branch_key, "").strip()
+    return _Source(key, configured, location, branch_key, branch)
+
+
+def _resolve_branch(git: _Git, source: _Source) -> _Source:
+    """The source with its branch checked to exist, or HEAD's branch when none is configured."""
+    location, branch = source.location, source.branch
+    probe = ["ls-remote", "--symref", location, "HEAD"]
+    if branch:
+        probe.append(f"refs/heads/{branch}")
+    listed = git(*probe)
+    if listed.returncode != 0:
+        raise config_error(
+            f"{source.key} '{source.configured}': {location} is not a readable git repository"
+        )
+    refs, head_branch = _parse_ls_remote(listed.stdout)
+    if branch:
+        if f"refs/heads/{branch}" not in refs:
             raise ActionFailure(
                 REVISION_UNAVAILABLE,
-                f"{branch_key} '{branch}': no such branch in {location}",
+                f"{source.branch_key} '{branch}': no such branch in {location}",
             )
-
-        name = next(iter(request.output_artifacts), None) or "SourceArtifact"
-        output = workdir / "out" / name
-        clone_ref = config.get("OutputArtifactFormat", "").upper() == "CODEBUILD_CLONE_REF"
-        if clone_ref:
-            # CodeBuild's clone ref: a full clone, so later actions can run git commands.
-            cloned = _git(
-                ["clone", "--quiet", "--branch", branch, "--", location, str(output)],
-                workdir,
-                env,
-                log,
-                deadline,
-            )
-            if cloned.returncode != 0:
-                raise ActionFailure(JOB_FAILED, f"git clone of {location} failed")
-            git_dir = output / ".git"
-            commit = "HEAD"
-        else:
-            git_dir = workdir / "fetch.git"
-            _git(["init", "--quiet", "--bare", str(git_dir)], workdir, env, log, deadline)
-            fetched = _git(
-                [
-                    f"--git-dir={git_dir}",
-                    "fetch",
-                    "--quiet",
-                    "--depth=1",
-                    "--no-tags",
-                    location,
-                    f"refs/heads/{branch}",
-                ],
-                workdir,
-                env,
-                log,
-                deadline,
-            )
-            if fetched.returncode != 0:
-                raise ActionFailure(
-                    REVISION_UNAVAILABLE, f"{branch_key} '{branch}': fetching it failed"
-                )
-            commit = "FETCH_HEAD"
-
-        shown = _git(
-            [
-                f"--git-dir={git_dir}",
-                "log",
-                "-1",
-                "--format=%H%x00%an%x00%ae%x00%aI%x00%cI%x00%B",
-                commit,
-            ],
-            workdir,
-            env,
-            log,
-            deadline,
+        return source
+    if head_branch is None or "HEAD" not in refs:
+        raise ActionFailure(
+            REVISION_UNAVAILABLE,
+            f"{source.key} '{source.configured}': HEAD is not on a branch with commits; "
+            "set BranchName",
         )
-        if shown.returncode != 0:
-            raise ActionFailure(JOB_FAILED, f"cannot read the tip of {branch}")
-        sha, author, email, authored, committed, message = shown.stdout.split("\0", 5)
-        message = message.strip()
+    return replace(source, branch=head_branch, branch_key="BranchName")
 
-        if not clone_ref:
-            output.mkdir(parents=True, exist_ok=True)
-            log.line(f"$ git archive {sha} | tar -x")
-            extracted = run_bash(
-                f"git --git-dir={shlex.quote(str(git_dir))} archive --format=tar {sha}"
-                f" | tar -x -C {shlex.quote(str(output))}",
-                cwd=workdir,
-                env=env,
-                log=log,
-                deadline=deadline,
-            )
-            if extracted.timed_out:
-                raise ActionFailure(TIMED_OUT, f"exporting {sha} timed out")
-            if extracted.returncode != 0:
-                raise ActionFailure(JOB_FAILED, f"exporting the tree of {sha} failed")
 
-        created = datetime.fromisoformat(committed).astimezone(UTC)
-        first_line = message.splitlines()[0] if message else ""
-        encoded = message.encode()
-        if len(encoded) > _MAX_MESSAGE_BYTES:
-            message = encoded[:_MAX_MESSAGE_BYTES].decode("utf-8", "ignore")
-        repo_name = _repository_name(configured)
-        variables = {
-            "CommitId": sha,
-            "CommitMessage": message,
-            "BranchName": branch,
-            "AuthorDate": authored,
-            "CommitterDate": committed,
-            "RepositoryName": repo_name,
-            "FullRepositoryName": configured,
-            "AuthorName": author,
-            "AuthorEmail": email,
-        }
-        url = location if _URL.match(location) else Path(location).as_uri()
-        log.line(f"commit {sha[:7]} on {branch}: {first_line}")
-        return ActionOutcome(
-            succeeded=True,
-            summary=first_line,
-            output_artifacts={name: output},
-            output_variables=variables,
-            revision=Revision(
-                revision_id=sha,
-                revision_change_id=sha[:7],
-                summary=first_line,
-                created=created,
-                url=url,
-            ),
-            external_execution_id=sha,
-            external_execution_url=url,
+def _clone(git: _Git, source: _Source, output: Path) -> tuple[Path, str]:
+    # CodeBuild's clone ref: a full clone, so later actions can run git commands.
+    cloned = git("clone", "--quiet", "--branch", source.branch, "--", source.location, str(output))
+    if cloned.returncode != 0:
+        raise ActionFailure(JOB_FAILED, f"git clone of {source.location} failed")
+    return output / ".git", "HEAD"
+
+
+def _fetch(git: _Git, source: _Source) -> tuple[Path, str]:
+    """Only the branch tip, into a bare repository beside the output."""
+    git_dir = git.workdir / "fetch.git"
+    git("init", "--quiet", "--bare", str(git_dir))
+    fetched = git(
+        f"--git-dir={git_dir}",
+        "fetch",
+        "--quiet",
+        "--depth=1",
+        "--no-tags",
+        source.location,
+        f"refs/heads/{source.branch}",
+    )
+    if fetched.returncode != 0:
+        raise ActionFailure(
+            REVISION_UNAVAILABLE, f"{source.branch_key} '{source.branch}': fetching it failed"
         )
+    return git_dir, "FETCH_HEAD"
+
+
+def _read_commit(git: _Git, git_dir: Path, ref: str, branch: str) -> _Commit:
+    shown = git(
+        f"--git-dir={git_dir}", "log", "-1", "--format=%H%x00%an%x00%ae%x00%aI%x00%cI%x00%B", ref
+    )
+    if shown.returncode != 0:
+        raise ActionFailure(JOB_FAILED, f"cannot read the tip of {branch}")
+    sha, author, email, authored, committed, message = shown.stdout.split("\0", 5)
+    return _Commit(sha, author, email, authored, committed, message.strip())
+
+
+def _export_tree(git: _Git, git_dir: Path, sha: str, output: Path) -> None:
+    output.mkdir(parents=True, exist_ok=True)
+    git.log.line(f"$ git archive {sha} | tar -x")
+    extracted = run_bash(
+        f"git --git-dir={shlex.quote(str(git_dir))} archive --format=tar {sha}"
+        f" | tar -x -C {shlex.quote(str(output))}",
+        cwd=git.workdir,
+        env=git.env,
+        log=git.log,
+        deadline=git.deadline,
+    )
+    if extracted.timed_out:
+        raise ActionFailure(TIMED_OUT, f"exporting {sha} timed out")
+    if extracted.returncode != 0:
+        raise ActionFailure(JOB_FAILED, f"exporting the tree of {sha} failed")
+
+
+def _outcome(source: _Source, commit: _Commit, name: str, output: Path) -> ActionOutcome:
+    message = commit.message
+    encoded = message.encode()
+    if len(encoded) > _MAX_MESSAGE_BYTES:
+        message = encoded[:_MAX_MESSAGE_BYTES].decode("utf-8", "ignore")
+    variables = {
+        "CommitId": commit.sha,
+        "CommitMessage": message,
+        "BranchName": source.branch,
+        "AuthorDate": commit.authored,
+        "CommitterDate": commit.committed,
+        "RepositoryName": _repository_name(source.configured),
+        "FullRepositoryName": source.configured,
+        "AuthorName": commit.author,
+        "AuthorEmail": commit.email,
+    }
+    location = source.location
+    url = location if _URL.match(location) else Path(location).as_uri()
+    return ActionOutcome(
+        succeeded=True,
+        summary=commit.first_line,
+        output_artifacts={name: output},
+        output_variables=variables,
+        revision=Revision(
+            revision_id=commit.sha,
+            revision_change_id=commit.sha[:7],
+            summary=commit.first_line,
+            created=datetime.fromisoformat(commit.committed).astimezone(UTC),
+            url=url,
+        ),
+        external_execution_id=commit.sha,
+        external_execution_url=url,
+    )
 
 
 def _parse_ls_remote(text: str) -> tuple[set[str], str | None]:

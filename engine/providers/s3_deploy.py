@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import ActionOutcome, ActionRequest, config_error, guarded
 from engine.providers.files import bucket_dir, copy_into, count_files, inside, make_zip
 from engine.providers.process import ActionLog
@@ -11,7 +12,7 @@ class S3DeployProvider:
     """Extract=true copies the tree under an optional ObjectKey prefix; false zips to ObjectKey."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, "Deploy")
+        log = ActionLog(request.log_path, ActionCategory.DEPLOY)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:

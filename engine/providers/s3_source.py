@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
+from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     REVISION_UNAVAILABLE,
     ActionFailure,
@@ -23,7 +25,7 @@ class S3SourceProvider:
     """Outputs the object: a .zip is extracted like CodePipeline does, anything else copied."""
 
     def run(self, request: ActionRequest) -> ActionOutcome:
-        log = ActionLog(request.log_path, "Source")
+        log = ActionLog(request.log_path, ActionCategory.SOURCE)
         return guarded(request, lambda r: self._run(r, log), log.line)
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
@@ -40,12 +42,7 @@ class S3SourceProvider:
             raise ActionFailure(REVISION_UNAVAILABLE, f"S3ObjectKey '{key}': no object at {obj}")
         log.line(f"object {obj}")
 
-        md5, sha256 = hashlib.md5(), hashlib.sha256()
-        with obj.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                md5.update(chunk)
-                sha256.update(chunk)
-        version = sha256.hexdigest()
+        etag, version = _digests(obj)
         created = datetime.fromtimestamp(obj.stat().st_mtime, UTC)
 
         name = next(iter(request.output_artifacts), None) or "SourceArtifact"
@@ -61,7 +58,7 @@ class S3SourceProvider:
             succeeded=True,
             summary=key,
             output_artifacts={name: output},
-            output_variables={"ETag": md5.hexdigest(), "VersionId": version, "S3ObjectKey": key},
+            output_variables={"ETag": etag, "VersionId": version, "S3ObjectKey": key},
             revision=Revision(
                 revision_id=version,
                 revision_change_id=version[:12],
@@ -72,3 +69,13 @@ class S3SourceProvider:
             external_execution_id=version,
             external_execution_url=obj.as_uri(),
         )
+
+
+def _digests(path: Path) -> tuple[str, str]:
+    """(MD5, SHA-256) of a file in hex: S3's ETag of a simple upload, and a version id."""
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            md5.update(chunk)
+            sha256.update(chunk)
+    return md5.hexdigest(), sha256.hexdigest()

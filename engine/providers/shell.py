@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.providers.base import (
@@ -78,16 +79,57 @@ class ShellProvider:
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         deadline = Deadline(request.timeout_seconds)
-        configured = request.configuration.get("Commands", "")
-        commands = [c for c in configured.splitlines() if c.strip()] + [
-            c for c in request.commands if c.strip()
-        ]
-        if not commands:
-            raise config_error("Commands is empty: the action has no commands to run")
-        for name in request.output_variable_names:
-            if not _NAME.match(name):
-                raise config_error(f"outputVariables name '{name}' is not a shell variable name")
+        commands = _commands(request)
+        session = _Session.prepare(request)
+        script = _script(commands, log.tag, session, request.output_variable_names)
+        log.line(f"running {len(commands)} command(s) in {session.cwd}")
+        result = run_bash(script, cwd=session.cwd, env=session.env, log=log, deadline=deadline)
+        current = _current(session.ledger, commands)
+        if result.timed_out:
+            where = f" while running `{current}`" if current else ""
+            message = f"timed out after {deadline.seconds:g} s{where}"
+            log.line(f"TIMED OUT: {message}")
+            return ActionOutcome(succeeded=False, error_code=TIMED_OUT, error_message=message)
+        if result.returncode != 0:
+            log.line(f"exit code {result.returncode}")
+            what = f"command `{current}`" if current else "the commands"
+            raise ActionFailure(JOB_FAILED, f"{what} exited {result.returncode}")
+        log.line("exit code 0")
+        variables = _variables(request, session)
+        return ActionOutcome(
+            succeeded=True,
+            summary=f"ran {len(commands)} command(s)",
+            output_artifacts=_outputs(request, session.cwd),
+            output_variables=variables,
+        )
 
+
+def _commands(request: ActionRequest) -> list[str]:
+    """`Commands` lines then the declaration's `commands`, blank ones dropped; checked."""
+    configured = request.configuration.get("Commands", "")
+    commands = [c for c in configured.splitlines() if c.strip()] + [
+        c for c in request.commands if c.strip()
+    ]
+    if not commands:
+        raise config_error("Commands is empty: the action has no commands to run")
+    for name in request.output_variable_names:
+        if not _NAME.match(name):
+            raise config_error(f"outputVariables name '{name}' is not a shell variable name")
+    return commands
+
+
+@dataclass(frozen=True)
+class _Session:
+    """Where the bash session runs, its environment, and the files it reports through."""
+
+    cwd: Path
+    env: dict[str, str]
+    ledger: Path  # the index of the command running now
+    variables_file: Path  # KEY=VALUE lines commands may append to
+    exported_file: Path  # the declared outputVariables, as NAME\0VALUE\0
+
+    @classmethod
+    def prepare(cls, request: ActionRequest) -> _Session:
         workdir = request.workdir
         cwd = workdir / "src"
         control = workdir / "control"
@@ -101,68 +143,55 @@ class ShellProvider:
             copy = workdir / "inputs" / name
             copy_into(path, copy)
             env[f"CONVEYOR_INPUT_{env_name(name)}"] = str(copy)
-        ledger = control / "current-command"
         variables_file = control / "output-variables"
-        exported_file = control / "exported"
         variables_file.touch()
         env["CONVEYOR_OUTPUT_VARIABLES"] = str(variables_file)
+        return cls(cwd, env, control / "current-command", variables_file, control / "exported")
 
-        lines = []
-        for index, command in enumerate(commands):
-            header = shlex.quote(f"[{log.tag}] $ {command}")
-            lines.append(f"printf '%s\\n' {index} > {shlex.quote(str(ledger))}")
-            lines.append(f"printf '%s\\n' {header}")
-            # eval keeps exports and `cd` in this session while confining a syntax error in one
-            # command to that command (errexit then stops the script there).
-            lines.append(f"eval -- {shlex.quote(command)}")
-        # Truncate rather than `rm`: a builtin, so a command-free action forks nothing extra.
-        lines.append(f": > {shlex.quote(str(ledger))}")
-        lines.append(dump_variables_script(request.output_variable_names, exported_file))
-        script = "\n".join(lines) + "\n"
 
-        log.line(f"running {len(commands)} command(s) in {cwd}")
-        result = run_bash(script, cwd=cwd, env=env, log=log, deadline=deadline)
-        current = _current(ledger, commands)
-        if result.timed_out:
-            where = f" while running `{current}`" if current else ""
-            message = f"timed out after {deadline.seconds:g} s{where}"
-            log.line(f"TIMED OUT: {message}")
-            return ActionOutcome(succeeded=False, error_code=TIMED_OUT, error_message=message)
-        if result.returncode != 0:
-            log.line(f"exit code {result.returncode}")
-            what = f"command `{current}`" if current else "the commands"
-            message = f"{what} exited {result.returncode}"
-            raise ActionFailure(JOB_FAILED, message)
-        log.line("exit code 0")
+def _script(commands: list[str], tag: str, session: _Session, names: tuple[str, ...]) -> str:
+    ledger = shlex.quote(str(session.ledger))
+    lines = []
+    for index, command in enumerate(commands):
+        header = shlex.quote(f"[{tag}] $ {command}")
+        lines.append(f"printf '%s\\n' {index} > {ledger}")
+        lines.append(f"printf '%s\\n' {header}")
+        # eval keeps exports and `cd` in this session while confining a syntax error in one
+        # command to that command (errexit then stops the script there).
+        lines.append(f"eval -- {shlex.quote(command)}")
+    # Truncate rather than `rm`: a builtin, so a command-free action forks nothing extra.
+    lines.append(f": > {ledger}")
+    lines.append(dump_variables_script(names, session.exported_file))
+    return "\n".join(lines) + "\n"
 
-        variables = read_nul_pairs(exported_file)
-        missing = [n for n in request.output_variable_names if n not in variables]
-        if missing:
+
+def _variables(request: ActionRequest, session: _Session) -> dict[str, str]:
+    variables = read_nul_pairs(session.exported_file)
+    missing = [n for n in request.output_variable_names if n not in variables]
+    if missing:
+        raise ActionFailure(
+            JOB_FAILED,
+            "outputVariables not set by the commands: " + ", ".join(missing),
+        )
+    variables.update(read_key_values(session.variables_file))
+    check_variable_size(variables)
+    return variables
+
+
+def _outputs(request: ActionRequest, cwd: Path) -> dict[str, Path]:
+    outputs: dict[str, Path] = {}
+    for name, patterns in request.output_artifacts.items():
+        if not patterns:
+            outputs[name] = cwd
+            continue
+        target = request.workdir / "out" / name
+        if collect(cwd, patterns, target) == 0:
             raise ActionFailure(
                 JOB_FAILED,
-                "outputVariables not set by the commands: " + ", ".join(missing),
+                f"output artifact '{name}': no files match {', '.join(patterns)}",
             )
-        variables.update(read_key_values(variables_file))
-        check_variable_size(variables)
-
-        outputs: dict[str, Path] = {}
-        for name, patterns in request.output_artifacts.items():
-            if not patterns:
-                outputs[name] = cwd
-                continue
-            target = workdir / "out" / name
-            if collect(cwd, patterns, target) == 0:
-                raise ActionFailure(
-                    JOB_FAILED,
-                    f"output artifact '{name}': no files match {', '.join(patterns)}",
-                )
-            outputs[name] = target
-        return ActionOutcome(
-            succeeded=True,
-            summary=f"ran {len(commands)} command(s)",
-            output_artifacts=outputs,
-            output_variables=variables,
-        )
+        outputs[name] = target
+    return outputs
 
 
 def _current(ledger: Path, commands: list[str]) -> str | None:

@@ -65,6 +65,10 @@ def test_yaml_yes_and_numbers_become_the_strings_codebuild_would_use() -> None:
         ("version: 0.2\nphases: {build: {on-failure: RETRY}}", "on-failure"),
         ("version: 0.2\nphases: {build: {}}\nartifacts: {files: []}", "artifacts.files"),
         ("version: 0.2\nphases: [", "YAML"),
+        (
+            "version: 0.2\nphases: {build: {}}\nartifacts: {files: [a], exclude-paths: true}",
+            "artifacts.exclude-paths",
+        ),
     ],
 )
 def test_an_invalid_buildspec_is_rejected_naming_the_key(text: str, named: str) -> None:
