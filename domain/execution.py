@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from domain.errors import (
+    DuplicatedStopRequestException,
+    InvalidApprovalTokenException,
+    NotLatestPipelineExecutionException,
+    PipelineExecutionNotStoppableException,
+    StageNotRetryableException,
+    ValidationException,
+)
 from domain.state import CopyOnWrite
+from domain.vocabulary import ApprovalStatus, ExecutionMode, RetryMode, RetryTrigger
 
 IN_PROGRESS = "InProgress"
 STOPPING = "Stopping"
@@ -133,9 +143,6 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     def latest_run(self, stage: str, action: str) -> dict[str, Any] | None:
         found = self.latest.get(action_key(stage, action))
         return self.actions[found] if found else None
-
-    def runs_in_stage(self, stage: str) -> list[dict[str, Any]]:
-        return [run for run in self.actions.values() if run["stage"] == stage]
 
     def in_progress_runs(self, stage: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -263,6 +270,28 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             timestamp=now,
         )
 
+    @staticmethod
+    def check_approval_answer(status: str, summary: str) -> None:
+        if status not in tuple(ApprovalStatus):
+            raise ValidationException(f"result.status: '{status}' is not Approved or Rejected")
+        if len(summary) > 512:
+            raise ValidationException("result.summary: at most 512 characters")
+
+    def answer_approval(
+        self, action_execution_id: str, *, status: str, by: str, summary: str, now: datetime
+    ) -> None:
+        """PutApprovalResult: only a waiting approval (in progress, with a token) is answered."""
+        self.check_approval_answer(status, summary)
+        run = self.actions.get(action_execution_id)
+        if run is None or run["status"] != IN_PROGRESS or not run["token"]:
+            raise InvalidApprovalTokenException(
+                f"the approval {action_execution_id} is not waiting for an answer"
+            )
+        if status == ApprovalStatus.APPROVED:
+            self.grant_approval(action_execution_id, by=by, summary=summary, now=now)
+        else:
+            self.reject_approval(action_execution_id, by=by, summary=summary, now=now)
+
     def grant_approval(
         self, action_execution_id: str, *, by: str, summary: str, now: datetime
     ) -> None:
@@ -311,6 +340,85 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             timestamp=now,
         )
 
+    @staticmethod
+    def check_retry_mode(retry_mode: str) -> None:
+        if retry_mode not in tuple(RetryMode):
+            raise ValidationException(
+                f"retryMode: '{retry_mode}' is not one of FAILED_ACTIONS, ALL_ACTIONS"
+            )
+
+    def retry(
+        self,
+        stage: str,
+        *,
+        retry_mode: str,
+        declared: Sequence[str],
+        pipeline_version: int,
+        gate: Mapping[str, Any],
+        by: str,
+        now: datetime,
+    ) -> None:
+        """RetryStageExecution: a person retries the stage this execution failed or stopped in.
+
+        `declared` are the stage's actions in this execution's version; `pipeline_version` and
+        `gate` (the stage's lock) come from the pipeline, which must not have moved on.
+        """
+        self.check_retry_mode(retry_mode)
+        latest = [run for name in declared if (run := self.latest_run(stage, name))]
+        self._check_retryable(stage, latest, pipeline_version)
+        self._check_latest_at(stage, gate)
+        reset = self._retry_reset(stage, retry_mode, latest)
+        self.retry_stage(
+            stage, retry_mode=retry_mode, trigger=RetryTrigger.MANUAL, by=by, reset=reset, now=now
+        )
+
+    def _check_retryable(
+        self, stage: str, latest: list[dict[str, Any]], pipeline_version: int
+    ) -> None:
+        eid = self.execution_id
+        if self.stage != stage or self.stage_status(stage) is None:
+            raise StageNotRetryableException(
+                f"stage {stage} is not where execution {eid} stopped or failed"
+            )
+        if (self.outcome or {}).get("while_waiting"):
+            raise StageNotRetryableException(
+                f"execution {eid} was stopped while waiting to enter {stage}; it has no "
+                "actions there to retry"
+            )
+        failed_now = self.status == IN_PROGRESS and any(run["status"] == FAILED for run in latest)
+        if self.status not in (FAILED, STOPPED) and not failed_now:
+            raise StageNotRetryableException(
+                f"execution {eid} is {self.status}; only a failed or stopped stage can be retried"
+            )
+        if self.pipeline_version != pipeline_version:
+            raise StageNotRetryableException(
+                f"the pipeline structure changed after the stage failed (execution ran version "
+                f"{self.pipeline_version}, the pipeline is at {pipeline_version})"
+            )
+
+    def _check_latest_at(self, stage: str, gate: Mapping[str, Any]) -> None:
+        eid = self.execution_id
+        if self.execution_mode == ExecutionMode.PARALLEL:
+            return
+        if gate["latest"] != eid or gate["occupant"] not in (None, eid):
+            raise NotLatestPipelineExecutionException(
+                f"stage {stage} has run a later execution "
+                f"({gate['occupant'] or gate['latest']}) since execution {eid} "
+                "stopped there; it can no longer be retried"
+            )
+
+    def _retry_reset(self, stage: str, retry_mode: str, latest: list[dict[str, Any]]) -> list[str]:
+        if retry_mode == RetryMode.ALL_ACTIONS:
+            if self.in_progress_runs(stage):
+                raise StageNotRetryableException(
+                    f"stage {stage} still has actions in progress; ALL_ACTIONS needs them finished"
+                )
+            return [run["action"] for run in latest]
+        reset = [run["action"] for run in latest if run["status"] in (FAILED, ABANDONED)]
+        if not reset and self.stage_status(stage) != STOPPED:
+            raise StageNotRetryableException(f"stage {stage} has no failed actions to retry")
+        return reset
+
     def succeed(self, now: datetime) -> None:
         self.trigger_event(self.ExecutionSucceeded, timestamp=now)
 
@@ -321,7 +429,24 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             self.ExecutionFailed, stage=stage, summary=summary, error=error, timestamp=now
         )
 
+    @staticmethod
+    def check_stop_reason(reason: str) -> None:
+        if len(reason) > 200:
+            raise ValidationException("reason: at most 200 characters [stop.reason]")
+
     def request_stop(self, *, abandon: bool, reason: str, by: str, now: datetime) -> None:
+        """StopPipelineExecution: only an active execution; abandoning may follow a plain stop."""
+        self.check_stop_reason(reason)
+        eid = self.execution_id
+        if self.status == STOPPING:
+            if not abandon or (self.stop or {}).get("abandon"):
+                raise DuplicatedStopRequestException(
+                    f"execution {eid} is already stopping" + (" (abandoning)" if abandon else "")
+                )
+        elif self.status not in ACTIVE_STATUSES:
+            raise PipelineExecutionNotStoppableException(
+                f"execution {eid} is {self.status}; only an execution in progress can be stopped"
+            )
         self.trigger_event(
             self.ExecutionStopping, abandon=abandon, reason=reason, by=by, timestamp=now
         )

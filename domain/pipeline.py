@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,11 +12,16 @@ from eventsourcing.domain import Aggregate
 
 from domain.definition import PipelineDeclaration
 from domain.errors import (
+    ActionNotFoundException,
+    ConcurrentPipelineExecutionsLimitExceededException,
+    PipelineExecutionNotFoundException,
     PipelineVersionNotFoundException,
     StageNotFoundException,
     ValidationException,
 )
 from domain.state import CopyOnWrite
+from domain.variables import execution_variables
+from domain.vocabulary import ActionCategory, ExecutionMode
 
 # Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
 # snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
@@ -23,6 +30,17 @@ _DECLARATIONS: dict[tuple[str, int], tuple[dict[str, Any], PipelineDeclaration]]
 
 # CodePipeline: a re-enabled transition does not resume executions after 30 days of being disabled.
 STALE_TRANSITION_DAYS = 30
+
+TRANSITION_REASON = re.compile(r"[a-zA-Z0-9!@ \(\)\.\*\?\-]+")
+
+
+def check_transition_reason(reason: str) -> None:
+    """DisableStageTransition's reason: required, 1..300 characters of CodePipeline's set."""
+    if not reason or len(reason) > 300 or not TRANSITION_REASON.fullmatch(reason):
+        raise ValidationException(
+            "reason: required, 1..300 characters of letters, digits, spaces and !@().*?-"
+            " [transition.reason]"
+        )
 
 
 def _gate() -> dict[str, Any]:
@@ -122,6 +140,52 @@ class Pipeline(CopyOnWrite, Aggregate):
     def is_new_revision(self, revision_id: str) -> bool:
         return revision_id not in self.revisions
 
+    def action_names(self, stage: str, version: int) -> list[str]:
+        """The actions of a stage as declared in one version of the definition."""
+        found = self.declaration(version).stage(stage)
+        return [action.name for action in found.actions] if found else []
+
+    # ----- rules checked before a command records anything ----------------------------------
+
+    def execution_variables(self, overrides: Mapping[str, str]) -> dict[str, str]:
+        """The variables a new execution starts with; refuses bad overrides."""
+        declared = {v.name: v.default_value for v in self.declaration().variables}
+        return execution_variables(declared, overrides)
+
+    def require_room(self, mode: str, cap: int, *, resuming: bool = False) -> None:
+        """The concurrency cap: QUEUED and PARALLEL pipelines run at most `cap` executions."""
+        if mode not in (ExecutionMode.QUEUED, ExecutionMode.PARALLEL) or len(self.active) < cap:
+            return
+        if resuming:
+            raise ConcurrentPipelineExecutionsLimitExceededException(
+                f"pipeline '{self.name}' already has {cap} executions in progress"
+            )
+        raise ConcurrentPipelineExecutionsLimitExceededException(
+            f"pipeline '{self.name}' has {len(self.active)} executions in "
+            f"progress, the limit for {mode} mode is {cap}"
+        )
+
+    def require_own_execution(self, execution_id: str, pipeline_id: str) -> None:
+        """An execution of a deleted pipeline of the same name is not this pipeline's."""
+        if pipeline_id != str(self.id):
+            raise PipelineExecutionNotFoundException(
+                f"execution {execution_id} belongs to a pipeline named '{self.name}' that was "
+                "deleted; it cannot be retried in the new one"
+            )
+
+    def require_approval_action(self, stage: str, action: str) -> None:
+        """PutApprovalResult names a manual approval action of the current version."""
+        self.require_stage(stage)
+        stage_decl = self.declaration().stage(stage)
+        assert stage_decl is not None
+        declared = stage_decl.action(action)
+        if declared is None:
+            raise ActionNotFoundException(f"stage {stage} has no action '{action}'")
+        if declared.category != ActionCategory.APPROVAL:
+            raise ValidationException(
+                f"{stage}/{action} is a {declared.category} action, not a manual approval"
+            )
+
     # ----- commands on the definition -------------------------------------------------------
 
     def update(
@@ -142,7 +206,13 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.trigger_event(self.PipelineDeleted, by=by, cancelled=cancelled, timestamp=now)
 
     def disable_transition(self, stage: str, *, reason: str, by: str, now: datetime) -> None:
+        check_transition_reason(reason)
         self.require_stage(stage)
+        if self.stage_names()[0] == stage:
+            raise ValidationException(
+                f"stage: '{stage}' is the first stage; it has no inbound transition"
+                " [transition.first-stage]"
+            )
         self.trigger_event(
             self.TransitionDisabled, stage=stage, reason=reason, by=by, timestamp=now
         )
@@ -176,6 +246,14 @@ class Pipeline(CopyOnWrite, Aggregate):
     def activate(self, execution_id: str, now: datetime) -> None:
         self.trigger_event(self.ExecutionActivated, execution_id=execution_id, timestamp=now)
 
+    def resume(self, execution_id: str, *, mode: str, stage: str, cap: int, now: datetime) -> None:
+        """A retried execution becomes active again and takes back its stage's lock."""
+        if execution_id not in self.active:
+            self.require_room(mode, cap, resuming=True)
+            self.activate(execution_id, now)
+        if mode != ExecutionMode.PARALLEL and self.gate(stage)["occupant"] != execution_id:
+            self.lock(stage, execution_id, now)
+
     def deactivate(self, execution_id: str, now: datetime) -> None:
         if execution_id in self.active:
             self.trigger_event(self.ExecutionDeactivated, execution_id=execution_id, timestamp=now)
@@ -199,12 +277,6 @@ class Pipeline(CopyOnWrite, Aggregate):
             self.trigger_event(
                 self.ExecutionDequeued, stage=stage, execution_id=execution_id, timestamp=now
             )
-
-    def waiting_stage_of(self, execution_id: str) -> str | None:
-        for stage, gate in self.gates.items():
-            if execution_id in gate["waiting"]:
-                return stage
-        return None
 
     # ----- events ---------------------------------------------------------------------------
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import re
-
-from domain.errors import ValidationException
+from domain.pipeline import check_transition_reason
 from engine.application.base import ConveyorBase
-
-TRANSITION_REASON = re.compile(r"[a-zA-Z0-9!@ \(\)\.\*\?\-]+")
 
 
 class TransitionCommands(ConveyorBase):
     """Closing and opening a stage's inbound transition."""
 
     def disable_stage_transition(self, name: str, stage: str, *, reason: str, by: str) -> None:
-        if not reason or len(reason) > 300 or not TRANSITION_REASON.fullmatch(reason):
-            raise ValidationException(
-                "reason: required, 1..300 characters of letters, digits, spaces and !@().*?-"
-                " [transition.reason]"
-            )
+        # Checked before the pipeline is looked up too: a bad reason is named first.
+        check_transition_reason(reason)
 
         def attempt() -> None:
             now = self.clock.now()
             unit = self._unit(name)
-            unit.pipeline.require_stage(stage)
-            if unit.pipeline.stage_names()[0] == stage:
-                raise ValidationException(
-                    f"stage: '{stage}' is the first stage; it has no inbound transition"
-                    " [transition.first-stage]"
-                )
             unit.pipeline.disable_transition(stage, reason=reason, by=by, now=now)
             self._settle_and_save(unit, now)
 
