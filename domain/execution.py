@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
 
 from domain.errors import (
     DuplicatedStopRequestException,
@@ -18,7 +20,7 @@ from domain.errors import (
     ValidationException,
 )
 from domain.state import CopyOnWrite
-from domain.vocabulary import ApprovalStatus, ExecutionMode, RetryMode, RetryTrigger
+from domain.vocabulary import ApprovalStatus, Cause, ExecutionMode, RetryMode, RetryTrigger
 
 IN_PROGRESS = "InProgress"
 STOPPING = "Stopping"
@@ -37,11 +39,88 @@ def action_key(stage: str, action: str) -> str:
     return f"{stage}/{action}"
 
 
+def cause(kind: Cause, **fields: Any) -> dict[str, Any]:
+    """Why the engine recorded an event, as data: a kind and the facts that go with it."""
+    return {"kind": kind, **fields}
+
+
+def _stop_prose(by: str | None, reason: str | None) -> str:
+    return f"abandoned: stop requested by {by}" + (f": {reason}" if reason else "")
+
+
+def _cancel_prose(why: dict[str, Any]) -> str:
+    if why["kind"] == Cause.PIPELINE_UPDATED:
+        return f"pipeline updated to version {why['version']}"
+    return "pipeline deleted"
+
+
+def _expired_prose(stage: str) -> str:
+    return (
+        f"the inbound transition to {stage} was disabled for more than "
+        "30 days; start a new execution to run the latest revision"
+    )
+
+
+# ----- reading the causes of events stored before causes were recorded (v1) -----------------
+# The one place that reads old prose: each function turns a v1 event's words into its cause.
+
+_V1_STOP_PREFIX = "abandoned: stop requested by "
+_V1_EXPIRED = re.compile(r"the inbound transition to (.+) was disabled for more than 30 days")
+_V1_UPDATED = re.compile(r"pipeline updated to version (\d+)")
+_V1_DEADLINE = re.compile(r"before its timeout \((.+)\)$")
+
+
+def _v1_failure_cause(code: str, message: str) -> dict[str, Any]:
+    if code == "TimedOut":
+        found = _V1_DEADLINE.search(message)
+        return cause(Cause.TIMED_OUT, deadline=found.group(1) if found else None)
+    if code == "ConfigurationError":
+        return cause(Cause.CONFIGURATION_ERROR)
+    return cause(Cause.ACTION_REPORTED_FAILURE)
+
+
+def _v1_abandon_cause(reason: str) -> dict[str, Any]:
+    if reason.startswith(_V1_STOP_PREFIX):
+        by, _, why = reason[len(_V1_STOP_PREFIX) :].partition(": ")
+        return cause(Cause.STOP_REQUESTED, by=by, reason=why)
+    return cause(Cause.EXECUTION_CANCELLED, cancelled=_v1_cancel_cause(reason, None))
+
+
+def _v1_stop_cause(stage: str | None, reason: str, by: str) -> dict[str, Any]:
+    found = _V1_EXPIRED.match(reason)
+    if found:
+        return cause(Cause.TRANSITION_EXPIRED, stage=found.group(1), by=by, disabled_since=None)
+    return cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason)
+
+
+def _v1_cancel_cause(reason: str, by: str | None) -> dict[str, Any]:
+    found = _V1_UPDATED.match(reason)
+    if found:
+        return cause(Cause.PIPELINE_UPDATED, version=int(found.group(1)), by=by)
+    return cause(Cause.PIPELINE_DELETED, by=by)
+
+
 class PipelineExecution(CopyOnWrite, Aggregate):
     """One run of a pipeline version; all of its stage and action attempts are its events."""
 
     class Event(Aggregate.Event):
         pass
+
+    # v2: an ending's outcome carries its cause. A v1 snapshot's outcome gets one from its prose.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        outcome = state.get("outcome")
+        if not outcome or "cause" in outcome:
+            return
+        if outcome["status"] == STOPPED:
+            why = _v1_stop_cause(outcome.get("stage"), outcome["reason"], outcome["by"])
+        elif outcome["status"] == CANCELLED:
+            why = _v1_cancel_cause(outcome["reason"], outcome["by"])
+        else:
+            return
+        state["outcome"] = {**outcome, "cause": why}
 
     class ExecutionStarted(Aggregate.Created):
         pipeline_id: str
@@ -174,7 +253,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
     def wait_at(self, stage: str, *, reason: str, holder: str | None, now: datetime) -> None:
         self.trigger_event(
-            self.ExecutionWaiting, stage=stage, reason=reason, holder=holder, timestamp=now
+            self.ExecutionHeld, stage=stage, reason=reason, holder=holder, timestamp=now
         )
 
     def start_action(
@@ -250,8 +329,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         message: str,
         summary: str | None = None,
         external_execution_id: str | None = None,
+        why: dict[str, Any] | None = None,
         now: datetime,
     ) -> None:
+        """The action failed; by default because its provider or job worker said so."""
         self.trigger_event(
             self.ActionFailed,
             action_execution_id=action_execution_id,
@@ -259,15 +340,53 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             error_message=message,
             summary=summary,
             external_execution_id=external_execution_id,
+            cause=why or cause(Cause.ACTION_REPORTED_FAILURE),
             timestamp=now,
         )
 
-    def abandon_action(self, action_execution_id: str, *, reason: str, now: datetime) -> None:
+    def time_out_action(self, action_execution_id: str, now: datetime) -> None:
+        """The planner's TimeOutAction: the action's or approval's deadline has passed."""
+        run = self.run(action_execution_id)
+        deadline = run["deadline"].isoformat()
+        what = "approval" if run["token"] else "action"
+        self.fail_action(
+            action_execution_id,
+            code="TimedOut",
+            message=f"the {what} did not finish before its timeout ({deadline})",
+            why=cause(Cause.TIMED_OUT, deadline=deadline),
+            now=now,
+        )
+
+    def fail_configuration(self, action_execution_id: str, message: str, now: datetime) -> None:
+        """A variable in the action's configuration did not resolve when it started."""
+        self.fail_action(
+            action_execution_id,
+            code="ConfigurationError",
+            message=message,
+            why=cause(Cause.CONFIGURATION_ERROR),
+            now=now,
+        )
+
+    def abandon_action(
+        self, action_execution_id: str, *, reason: str, why: dict[str, Any], now: datetime
+    ) -> None:
         self.trigger_event(
             self.ActionAbandoned,
             action_execution_id=action_execution_id,
             reason=reason,
+            cause=why,
             timestamp=now,
+        )
+
+    def abandon_for_stop(self, action_execution_id: str, now: datetime) -> None:
+        """The planner's AbandonAction: `stop --abandon` was requested."""
+        stop = self.stop or {}
+        by, reason = stop.get("by"), stop.get("reason") or ""
+        self.abandon_action(
+            action_execution_id,
+            reason=_stop_prose(by, reason),
+            why=cause(Cause.STOP_REQUESTED, by=by, reason=reason),
+            now=now,
         )
 
     @staticmethod
@@ -448,11 +567,39 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 f"execution {eid} is {self.status}; only an execution in progress can be stopped"
             )
         self.trigger_event(
-            self.ExecutionStopping, abandon=abandon, reason=reason, by=by, timestamp=now
+            self.ExecutionStopRequested, abandon=abandon, reason=reason, by=by, timestamp=now
         )
 
-    def stopped(self, *, stage: str | None, reason: str, by: str, now: datetime) -> None:
-        self.trigger_event(self.ExecutionStopped, stage=stage, reason=reason, by=by, timestamp=now)
+    def stopped(
+        self, *, stage: str | None, reason: str, by: str, why: dict[str, Any], now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ExecutionStopped, stage=stage, reason=reason, by=by, cause=why, timestamp=now
+        )
+
+    def stop_as_requested(self, stage: str | None, now: datetime) -> None:
+        """The planner's StopExecution: what was running has finished or been abandoned."""
+        stop = self.stop or {}
+        by, reason = stop.get("by", ""), stop.get("reason", "")
+        self.stopped(
+            stage=stage,
+            reason=reason,
+            by=by,
+            why=cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason),
+            now=now,
+        )
+
+    def expire_at_transition(
+        self, stage: str, *, by: str, disabled_since: str | None, now: datetime
+    ) -> None:
+        """Its transition was re-enabled after more than 30 days: it never enters the stage."""
+        self.stopped(
+            stage=None,
+            reason=_expired_prose(stage),
+            by=by,
+            why=cause(Cause.TRANSITION_EXPIRED, stage=stage, by=by, disabled_since=disabled_since),
+            now=now,
+        )
 
     def supersede(self, *, by_execution_id: str, stage: str, now: datetime) -> None:
         self.trigger_event(
@@ -462,11 +609,18 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             timestamp=now,
         )
 
-    def cancel(self, *, reason: str, by: str, abandon_actions: bool, now: datetime) -> None:
+    def cancel(self, *, why: dict[str, Any], by: str, abandon_actions: bool, now: datetime) -> None:
+        """The pipeline was updated or deleted (`why`) while this execution was in flight."""
+        reason = _cancel_prose(why)
         if abandon_actions:
             for run in self.in_progress_runs():
-                self.abandon_action(run["id"], reason=reason, now=now)
-        self.trigger_event(self.ExecutionCancelled, reason=reason, by=by, timestamp=now)
+                self.abandon_action(
+                    run["id"],
+                    reason=reason,
+                    why=cause(Cause.EXECUTION_CANCELLED, cancelled=why),
+                    now=now,
+                )
+        self.trigger_event(self.ExecutionCancelled, reason=reason, by=by, cause=why, timestamp=now)
 
     # ----- events ---------------------------------------------------------------------------
 
@@ -503,7 +657,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 self.stage, status=IN_PROGRESS, entered_at=self.timestamp, ended_at=None
             )
 
-    class ExecutionWaiting(Event):
+    class ExecutionHeld(Event):
+        """The execution waits in front of a stage (a closed transition, a lock, a queue)."""
+
         stage: str
         reason: str
         holder: str | None
@@ -616,6 +772,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         error_message: str
         summary: str | None
         external_execution_id: str | None
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_failure_cause(state["error_code"], state["error_message"])
 
         def apply(self, aggregate: Any) -> None:
             aggregate._end_run(
@@ -630,6 +793,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     class ActionAbandoned(Event):
         action_execution_id: str
         reason: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_abandon_cause(state["reason"])
 
         def apply(self, aggregate: Any) -> None:
             aggregate._end_run(
@@ -730,7 +900,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             )
             aggregate.status_summary = self.summary
 
-    class ExecutionStopping(Event):
+    class ExecutionStopRequested(Event):
+        """Someone asked to stop it; it is Stopping until what runs has finished or been dropped."""
+
         abandon: bool
         reason: str
         by: str
@@ -749,6 +921,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         stage: str | None
         reason: str
         by: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_stop_cause(state["stage"], state["reason"], state["by"])
 
         def apply(self, aggregate: Any) -> None:
             waiting = aggregate.waiting
@@ -761,6 +940,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 reason=self.reason,
                 by=self.by,
                 while_waiting=waiting is not None,
+                cause=self.cause,
             )
             aggregate.status_summary = self.reason or None
 
@@ -777,10 +957,33 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     class ExecutionCancelled(Event):
         reason: str
         by: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_cancel_cause(state["reason"], state["by"])
 
         def apply(self, aggregate: Any) -> None:
             stage = aggregate.stage
             if stage and aggregate.stages.get(stage, {}).get("status") in (IN_PROGRESS, STOPPING):
                 aggregate._set_stage(stage, status=CANCELLED, ended_at=self.timestamp)
-            aggregate._end(CANCELLED, self.timestamp, stage=stage, reason=self.reason, by=self.by)
+            aggregate._end(
+                CANCELLED,
+                self.timestamp,
+                stage=stage,
+                reason=self.reason,
+                by=self.by,
+                cause=self.cause,
+            )
             aggregate.status_summary = self.reason
+
+
+# The events' names before they were put in the past tense: stores written then still load.
+register_topic(
+    "domain.execution:PipelineExecution.ExecutionWaiting", PipelineExecution.ExecutionHeld
+)
+register_topic(
+    "domain.execution:PipelineExecution.ExecutionStopping", PipelineExecution.ExecutionStopRequested
+)

@@ -134,6 +134,11 @@ class Pipeline(CopyOnWrite, Aggregate):
     def gate(self, stage: str) -> dict[str, Any]:
         return self.gates.get(stage) or _gate()
 
+    def disabled_since(self, stage: str) -> str | None:
+        """When the stage's inbound transition was first closed (ISO), or None if it is open."""
+        state = self.transitions.get(stage, {})
+        return None if state.get("enabled", True) else str(state["at"])
+
     def transition_enabled(self, stage: str) -> bool:
         return bool(self.transitions.get(stage, {}).get("enabled", True))
 

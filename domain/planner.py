@@ -27,7 +27,7 @@ SUPERSEDED_MODE = "SUPERSEDED"
 QUEUED_MODE = "QUEUED"
 PARALLEL_MODE = "PARALLEL"
 
-# Why an execution waits in front of a stage (recorded on ExecutionWaiting, shown by explain).
+# Why an execution waits in front of a stage (recorded on ExecutionHeld, shown by explain).
 WAIT_TRANSITION_DISABLED = "transition-disabled"
 WAIT_STAGE_LOCKED = "stage-locked"
 WAIT_QUEUED = "queued"

@@ -56,7 +56,7 @@ CATEGORIES = {
     "StageSucceeded": "stage",
     "StageFailed": "stage",
     "StageRetried": "stage",
-    "ExecutionWaiting": "stage",
+    "ExecutionHeld": "stage",
 }
 SKIPPED_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
@@ -151,7 +151,7 @@ def describe(kind: str, data: dict[str, Any], aggregate: Any) -> str:
             )
         case "StageEntered":
             return f"entered stage {data['stage']}"
-        case "ExecutionWaiting":
+        case "ExecutionHeld":
             holder = f", held by {str(data['holder'])[:8]}" if data.get("holder") else ""
             return f"waits to enter {data['stage']} ({data['reason']}{holder})"
         case "ActionStarted":
@@ -176,7 +176,7 @@ def describe(kind: str, data: dict[str, Any], aggregate: Any) -> str:
             return "execution succeeded"
         case "ExecutionFailed":
             return f"execution failed in {data['stage']}: {data['summary']}"
-        case "ExecutionStopping":
+        case "ExecutionStopRequested":
             how = "abandoning" if data["abandon"] else "letting actions finish"
             return f"stop requested ({how})" + (f": {data['reason']}" if data["reason"] else "")
         case "ExecutionStopped":

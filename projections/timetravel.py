@@ -115,7 +115,7 @@ def timeline(store: Events, execution_id: str) -> list[dict[str, Any]]:
                 step(at, kind, f"{event.action} carried {fresh}: {event.revision_id}")
             case "StageEntered":
                 step(at, kind, f"entered {event.stage}", stage=event.stage)
-            case "ExecutionWaiting":
+            case "ExecutionHeld":
                 holder = f" (held by {event.holder})" if event.holder else ""
                 step(
                     at,
@@ -195,7 +195,7 @@ def timeline(store: Events, execution_id: str) -> list[dict[str, Any]]:
                 step(at, kind, f"execution succeeded after {_seconds(started, at)}s")
             case "ExecutionFailed":
                 step(at, kind, f"execution failed in {event.stage}: {event.summary}")
-            case "ExecutionStopping":
+            case "ExecutionStopRequested":
                 step(at, kind, f"stop requested by {event.by}: {event.reason}", by=event.by)
             case "ExecutionStopped":
                 step(at, kind, f"execution stopped: {event.reason}", by=event.by)
@@ -213,7 +213,7 @@ def timeline(store: Events, execution_id: str) -> list[dict[str, Any]]:
 # Execution events only the planner produces (the rest are news from commands and providers).
 DECISION_EVENTS = {
     "StageEntered",
-    "ExecutionWaiting",
+    "ExecutionHeld",
     "ActionStarted",
     "StageSucceeded",
     "StageFailed",
@@ -377,7 +377,7 @@ def _expected(decision: planner.Decision, replay: _Replayer) -> list[Callable[[A
         case planner.EnterStage(stage=stage):
             return [kind("StageEntered", stage=stage)]
         case planner.WaitAtStage(stage=stage, reason=reason):
-            return [kind("ExecutionWaiting", stage=stage, reason=reason)]
+            return [kind("ExecutionHeld", stage=stage, reason=reason)]
         case planner.Supersede(stage=stage, by_execution_id=by):
             return [kind("ExecutionSuperseded", stage=stage, superseded_by=by)]
         case planner.StartAction(stage=stage, action=action):

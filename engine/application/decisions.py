@@ -51,23 +51,9 @@ def _apply_to_action(
 ) -> None:
     match decision:
         case planner.TimeOutAction(action_execution_id=aeid):
-            run = execution.run(aeid)
-            what = "approval" if run["token"] else "action"
-            execution.fail_action(
-                aeid,
-                code="TimedOut",
-                message=f"the {what} did not finish before its timeout "
-                f"({run['deadline'].isoformat()})",
-                now=now,
-            )
+            execution.time_out_action(aeid, now)
         case planner.AbandonAction(action_execution_id=aeid):
-            stop = execution.stop or {}
-            execution.abandon_action(
-                aeid,
-                reason=f"abandoned: stop requested by {stop.get('by')}"
-                + (f": {stop['reason']}" if stop.get("reason") else ""),
-                now=now,
-            )
+            execution.abandon_for_stop(aeid, now)
         case planner.StartAction(stage=stage, action=action):
             declaration = unit.pipeline.declaration(execution.pipeline_version)
             work = start_action(declaration, execution, stage, action, ids=ids, now=now)
@@ -124,12 +110,9 @@ def _apply_to_execution(
     locking = execution.execution_mode != planner.PARALLEL_MODE
     match decision:
         case planner.StopExecution(stage=stage):
-            stop = execution.stop or {}
             if execution.waiting:
                 pipeline.dequeue(execution.waiting["stage"], eid, now)
-            execution.stopped(
-                stage=stage, reason=stop.get("reason", ""), by=stop.get("by", ""), now=now
-            )
+            execution.stop_as_requested(stage, now)
             if stage and locking:
                 pipeline.unlock(stage, eid, now)
             pipeline.deactivate(eid, now)

@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import PipelineNotFoundException
+from domain.execution import cause
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 from domain.validation import parse_definition
+from domain.vocabulary import Cause
 from engine.application.base import ConveyorBase
 from engine.application.executions import ExecutionCommands
 from engine.application.unit import Unit
@@ -49,7 +51,8 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
             now = self.clock.now()
             unit = self._unit(declaration.name)
             version = unit.pipeline.pipeline_version + 1
-            cancelled = self._cancel_all(unit, f"pipeline updated to version {version}", by, now)
+            why = cause(Cause.PIPELINE_UPDATED, version=version, by=by)
+            cancelled = self._cancel_all(unit, why, by, now)
             unit.pipeline.update(declaration, by=by, cancelled=cancelled, now=now)
             unit.save()
             return unit.pipeline
@@ -67,7 +70,7 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
                 return False
             registry = self._registry()
             assert registry is not None
-            cancelled = self._cancel_all(unit, "pipeline deleted", by, now)
+            cancelled = self._cancel_all(unit, cause(Cause.PIPELINE_DELETED, by=by), by, now)
             unit.pipeline.delete(by=by, cancelled=cancelled, now=now)
             registry.unregister(name, now)
             unit.extra.append(registry)
@@ -76,11 +79,9 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
 
         return self._transact(attempt)
 
-    def _cancel_all(self, unit: Unit, reason: str, by: str, now: datetime) -> list[str]:
+    def _cancel_all(self, unit: Unit, why: dict[str, Any], by: str, now: datetime) -> list[str]:
         cancelled = list(unit.pipeline.active)
         abandon = self.settings.cancelled_actions == "abandon"
         for execution_id in cancelled:
-            unit.execution(execution_id).cancel(
-                reason=reason, by=by, abandon_actions=abandon, now=now
-            )
+            unit.execution(execution_id).cancel(why=why, by=by, abandon_actions=abandon, now=now)
         return cancelled

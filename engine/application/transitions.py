@@ -25,17 +25,14 @@ class TransitionCommands(ConveyorBase):
         def attempt() -> None:
             now = self.clock.now()
             unit = self._unit(name)
-            stale = unit.pipeline.enable_transition(stage, by=by, now=now)
-            for execution_id in stale:
-                unit.pipeline.dequeue(stage, execution_id, now)
-                unit.execution(execution_id).stopped(
-                    stage=None,
-                    reason=f"the inbound transition to {stage} was disabled for more than "
-                    "30 days; start a new execution to run the latest revision",
-                    by=by,
-                    now=now,
+            pipeline = unit.pipeline
+            since = pipeline.disabled_since(stage)
+            for execution_id in pipeline.enable_transition(stage, by=by, now=now):
+                pipeline.dequeue(stage, execution_id, now)
+                unit.execution(execution_id).expire_at_transition(
+                    stage, by=by, disabled_since=since, now=now
                 )
-                unit.pipeline.deactivate(execution_id, now)
+                pipeline.deactivate(execution_id, now)
             self._settle_and_save(unit, now)
 
         self._transact(attempt)

@@ -106,7 +106,7 @@ def start_action(
         now=now,
     )
     if resolved.error is not None:
-        execution.fail_action(aeid, code="ConfigurationError", message=resolved.error, now=now)
+        execution.fail_configuration(aeid, resolved.error, now)
         return None
     if kind == "manual-approval":
         execution.request_approval(aeid, token=str(ids.new()), expires_at=deadline, now=now)

@@ -219,7 +219,7 @@ def test_queued_mode_a_freed_stage_admits_the_front_of_its_line() -> None:
     world.wait(second, "Build", planner.WAIT_STAGE_LOCKED, eid(1))
     world.passed(third, "Source", "Checkout")
     world.wait(third, "Build", planner.WAIT_QUEUED, eid(1))
-    first.stopped(stage=None, reason="", by="tester", now=T0)
+    first.stop_as_requested(None, T0)
     world.pipeline.deactivate(eid(1), T0)
     del world.executions[eid(1)]
     assert world.plan() == planner.EnterStage(eid(2), "Build")
