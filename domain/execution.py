@@ -20,19 +20,30 @@ from domain.errors import (
     ValidationException,
 )
 from domain.state import CopyOnWrite
-from domain.vocabulary import ApprovalStatus, Cause, ExecutionMode, RetryMode, RetryTrigger
+from domain.vocabulary import (
+    ACTIVE_EXECUTION_STATUSES,
+    TERMINAL_EXECUTION_STATUSES,
+    ActionStatus,
+    ApprovalStatus,
+    Cause,
+    ExecutionMode,
+    ExecutionStatus,
+    RetryMode,
+    RetryTrigger,
+)
 
-IN_PROGRESS = "InProgress"
-STOPPING = "Stopping"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-STOPPED = "Stopped"
-SUPERSEDED = "Superseded"
-CANCELLED = "Cancelled"
-ABANDONED = "Abandoned"
+# The names views import; each is the vocabulary's member (a str), so comparisons are unchanged.
+IN_PROGRESS = ExecutionStatus.IN_PROGRESS
+STOPPING = ExecutionStatus.STOPPING
+SUCCEEDED = ExecutionStatus.SUCCEEDED
+FAILED = ExecutionStatus.FAILED
+STOPPED = ExecutionStatus.STOPPED
+SUPERSEDED = ExecutionStatus.SUPERSEDED
+CANCELLED = ExecutionStatus.CANCELLED
+ABANDONED = ActionStatus.ABANDONED
 
-ACTIVE_STATUSES = frozenset({IN_PROGRESS, STOPPING})
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, STOPPED, SUPERSEDED, CANCELLED})
+ACTIVE_STATUSES = ACTIVE_EXECUTION_STATUSES
+TERMINAL_STATUSES = TERMINAL_EXECUTION_STATUSES
 
 
 def action_key(stage: str, action: str) -> str:
@@ -152,7 +163,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.trigger = dict(trigger)
         self.variables = dict(variables)
         self.started_by = by
-        self.status = IN_PROGRESS
+        self.status: str = IN_PROGRESS
         self.status_summary: str | None = None
         self.attempt = 1
         # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
@@ -863,7 +874,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         reset: list[str]
 
         def apply(self, aggregate: Any) -> None:
-            counter = "auto_retries" if self.trigger == "AutomatedStageRetry" else "manual_retries"
+            counter = "auto_retries" if self.trigger == RetryTrigger.AUTOMATED else "manual_retries"
             previous = aggregate.stages[self.stage]
             aggregate._set_stage(
                 self.stage,

@@ -21,7 +21,7 @@ from domain.errors import (
 )
 from domain.state import CopyOnWrite
 from domain.variables import execution_variables
-from domain.vocabulary import ActionCategory, ExecutionMode
+from domain.vocabulary import ActionCategory, ExecutionMode, PipelineType
 
 # Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
 # snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
@@ -115,11 +115,11 @@ class Pipeline(CopyOnWrite, Aggregate):
 
     @property
     def execution_mode(self) -> str:
-        return str(self.document.get("executionMode", "SUPERSEDED"))
+        return str(self.document.get("executionMode", ExecutionMode.SUPERSEDED))
 
     @property
     def pipeline_type(self) -> str:
-        return str(self.document.get("pipelineType", "V1"))
+        return str(self.document.get("pipelineType", PipelineType.V1))
 
     def stage_names(self) -> list[str]:
         return [stage["name"] for stage in self.document["stages"]]

@@ -8,6 +8,7 @@ from typing import Any
 from domain import planner
 from domain.execution import ABANDONED, FAILED, PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import RetryMode, RetryTrigger
 from engine.application.unit import Unit
 from engine.application.work import start_action
 from engine.clock import IdFactory
@@ -72,12 +73,12 @@ def _apply_to_stage(
             reset = [
                 run["action"]
                 for run in latest_runs(pipeline, execution, stage)
-                if mode == "ALL_ACTIONS" or run["status"] in (FAILED, ABANDONED)
+                if mode == RetryMode.ALL_ACTIONS or run["status"] in (FAILED, ABANDONED)
             ]
             execution.retry_stage(
                 stage,
                 retry_mode=mode,
-                trigger="AutomatedStageRetry",
+                trigger=RetryTrigger.AUTOMATED,
                 by="conveyor",
                 reset=reset,
                 now=now,

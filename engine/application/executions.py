@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from domain.execution import PipelineExecution
+from domain.vocabulary import TriggerType
 from engine.application.base import ConveyorBase
 from engine.application.unit import Unit
 
@@ -19,7 +20,7 @@ class ExecutionCommands(ConveyorBase):
         *,
         by: str,
         variables: Mapping[str, str] | None = None,
-        trigger_type: str = "StartPipelineExecution",
+        trigger_type: str = TriggerType.START_PIPELINE_EXECUTION,
         trigger_detail: str | None = None,
     ) -> str:
         def attempt() -> str:

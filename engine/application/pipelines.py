@@ -10,7 +10,7 @@ from domain.execution import cause
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 from domain.validation import parse_definition
-from domain.vocabulary import Cause
+from domain.vocabulary import Cause, TriggerType
 from engine.application.base import ConveyorBase
 from engine.application.executions import ExecutionCommands
 from engine.application.unit import Unit
@@ -38,7 +38,7 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
             unit.extra.append(registry)
             execution_id = None
             if start:
-                execution_id = self._start(unit, "CreatePipeline", by, {}, by, now)
+                execution_id = self._start(unit, TriggerType.CREATE_PIPELINE, by, {}, by, now)
             unit.save()
             return pipeline, execution_id
 
