@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from domain.errors import (
     ApprovalAlreadyCompletedException,
     InvalidApprovalTokenException,
     ValidationException,
 )
-from domain.execution import IN_PROGRESS, SUCCEEDED, PipelineExecution
+from domain.execution import IN_PROGRESS, SUCCEEDED, ActionRun, PipelineExecution
 from domain.pipeline import Pipeline
 
 # How far back an approval token is looked up to tell "already answered" from "unknown".
@@ -23,7 +22,7 @@ def pending_approval(
     stage: str,
     action: str,
     token: str | None,
-) -> tuple[PipelineExecution, dict[str, Any]]:
+) -> tuple[PipelineExecution, ActionRun]:
     """The execution and run a PutApprovalResult answers; refuses stale and unknown tokens."""
     pending = []
     for execution_id in pipeline.active:

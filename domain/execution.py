@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -44,6 +44,76 @@ ABANDONED = ActionStatus.ABANDONED
 
 ACTIVE_STATUSES = ACTIVE_EXECUTION_STATUSES
 TERMINAL_STATUSES = TERMINAL_EXECUTION_STATUSES
+
+
+class StageState(TypedDict):
+    """One stage of an execution: its status, when it ran, and how often it was retried."""
+
+    status: str
+    entered_at: datetime | None
+    ended_at: datetime | None
+    manual_retries: int
+    auto_retries: int
+    retry_trigger: str | None
+
+
+class Held(TypedDict):
+    """Why and since when an execution waits in front of a stage (its inbound transition)."""
+
+    stage: str
+    reason: str
+    holder: str | None
+    since: datetime
+
+
+class ActionRun(TypedDict):
+    """One attempt of one action (an action execution)."""
+
+    id: str
+    stage: str
+    action: str
+    attempt: int
+    status: str
+    action_type: dict[str, str]
+    configuration: dict[str, str]
+    resolved_configuration: dict[str, str]
+    input_artifacts: dict[str, str]
+    output_artifacts: dict[str, str]
+    output_variables: dict[str, str]
+    namespace: str | None
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    deadline: datetime
+    summary: str | None
+    error: dict[str, str] | None
+    token: str | None
+    expires_at: datetime | None
+    updated_by: str | None
+    external_execution_id: str | None
+    external_execution_url: str | None
+    revision: dict[str, Any] | None
+
+
+class StopRequest(TypedDict):
+    abandon: bool
+    reason: str
+    by: str
+    at: datetime
+
+
+class Outcome(TypedDict, total=False):
+    """Why the execution ended the way it did; which keys are set depends on the ending."""
+
+    status: Required[str]
+    at: Required[datetime]
+    stage: str | None
+    reason: str
+    by: str
+    error: dict[str, Any] | None
+    while_waiting: bool
+    superseded_by: str
+    cause: dict[str, Any]
 
 
 def action_key(stage: str, action: str) -> str:
@@ -168,18 +238,18 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.attempt = 1
         # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
         #           "retry_trigger"}
-        self.stages: dict[str, dict[str, Any]] = {}
+        self.stages: dict[str, StageState] = {}
         self.stage: str | None = None
         # {"stage", "reason", "holder", "since"} while waiting at a stage's inbound transition
-        self.waiting: dict[str, Any] | None = None
-        self.actions: dict[str, dict[str, Any]] = {}
+        self.waiting: Held | None = None
+        self.actions: dict[str, ActionRun] = {}
         self.latest: dict[str, str] = {}
         self.artifacts: dict[str, str] = {}
         self.namespaces: dict[str, dict[str, str]] = {}
         self.source_revisions: list[dict[str, Any]] = []
-        self.stop: dict[str, Any] | None = None
+        self.stop: StopRequest | None = None
         # Why the execution ended the way it did: {"status", "reason", "by", "stage", ...}
-        self.outcome: dict[str, Any] | None = None
+        self.outcome: Outcome | None = None
         self.retry_in_stage: str | None = None
 
     @classmethod
@@ -227,14 +297,14 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         created: datetime = self.created_on
         return created
 
-    def run(self, action_execution_id: str) -> dict[str, Any]:
+    def run(self, action_execution_id: str) -> ActionRun:
         return self.actions[action_execution_id]
 
-    def latest_run(self, stage: str, action: str) -> dict[str, Any] | None:
+    def latest_run(self, stage: str, action: str) -> ActionRun | None:
         found = self.latest.get(action_key(stage, action))
         return self.actions[found] if found else None
 
-    def in_progress_runs(self, stage: str | None = None) -> list[dict[str, Any]]:
+    def in_progress_runs(self, stage: str | None = None) -> list[ActionRun]:
         return [
             run
             for key, aeid in self.latest.items()
@@ -391,8 +461,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
     def abandon_for_stop(self, action_execution_id: str, now: datetime) -> None:
         """The planner's AbandonAction: `stop --abandon` was requested."""
-        stop = self.stop or {}
-        by, reason = stop.get("by"), stop.get("reason") or ""
+        stop = self.stop
+        by, reason = (stop["by"], stop["reason"]) if stop else (None, "")
         self.abandon_action(
             action_execution_id,
             reason=_stop_prose(by, reason),
@@ -502,15 +572,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             stage, retry_mode=retry_mode, trigger=RetryTrigger.MANUAL, by=by, reset=reset, now=now
         )
 
-    def _check_retryable(
-        self, stage: str, latest: list[dict[str, Any]], pipeline_version: int
-    ) -> None:
+    def _check_retryable(self, stage: str, latest: list[ActionRun], pipeline_version: int) -> None:
         eid = self.execution_id
         if self.stage != stage or self.stage_status(stage) is None:
             raise StageNotRetryableException(
                 f"stage {stage} is not where execution {eid} stopped or failed"
             )
-        if (self.outcome or {}).get("while_waiting"):
+        if self.outcome is not None and self.outcome.get("while_waiting"):
             raise StageNotRetryableException(
                 f"execution {eid} was stopped while waiting to enter {stage}; it has no "
                 "actions there to retry"
@@ -537,7 +605,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 "stopped there; it can no longer be retried"
             )
 
-    def _retry_reset(self, stage: str, retry_mode: str, latest: list[dict[str, Any]]) -> list[str]:
+    def _retry_reset(self, stage: str, retry_mode: str, latest: list[ActionRun]) -> list[str]:
         if retry_mode == RetryMode.ALL_ACTIONS:
             if self.in_progress_runs(stage):
                 raise StageNotRetryableException(
@@ -569,7 +637,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.check_stop_reason(reason)
         eid = self.execution_id
         if self.status == STOPPING:
-            if not abandon or (self.stop or {}).get("abandon"):
+            if not abandon or (self.stop is not None and self.stop["abandon"]):
                 raise DuplicatedStopRequestException(
                     f"execution {eid} is already stopping" + (" (abandoning)" if abandon else "")
                 )
@@ -590,8 +658,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
     def stop_as_requested(self, stage: str | None, now: datetime) -> None:
         """The planner's StopExecution: what was running has finished or been abandoned."""
-        stop = self.stop or {}
-        by, reason = stop.get("by", ""), stop.get("reason", "")
+        stop = self.stop
+        by, reason = (stop["by"], stop["reason"]) if stop else ("", "")
         self.stopped(
             stage=stage,
             reason=reason,
@@ -636,7 +704,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     # ----- events ---------------------------------------------------------------------------
 
     def _set_stage(self, stage: str, **changes: Any) -> None:
-        current = self.stages.get(stage) or {
+        current: StageState = self.stages.get(stage) or {
             "status": IN_PROGRESS,
             "entered_at": None,
             "ended_at": None,
@@ -644,10 +712,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             "auto_retries": 0,
             "retry_trigger": None,
         }
-        self.stages = {**self.stages, stage: {**current, **changes}}
+        self.stages = {**self.stages, stage: cast(StageState, {**current, **changes})}
 
     def _set_run(self, action_execution_id: str, **changes: Any) -> None:
-        run = {**self.actions[action_execution_id], **changes}
+        run = cast(ActionRun, {**self.actions[action_execution_id], **changes})
         self.actions = {**self.actions, action_execution_id: run}
 
     def _end_run(self, action_execution_id: str, at: datetime, **changes: Any) -> None:
@@ -656,7 +724,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     def _end(self, status: str, at: datetime, **outcome: Any) -> None:
         self.status = status
         self.waiting = None
-        self.outcome = {"status": status, "at": at, **outcome}
+        self.outcome = cast(Outcome, {"status": status, "at": at, **outcome})
 
     class StageEntered(Event):
         stage: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -43,7 +43,24 @@ def check_transition_reason(reason: str) -> None:
         )
 
 
-def _gate() -> dict[str, Any]:
+class Gate(TypedDict):
+    """Who holds a stage (`occupant`), who waits in front of it, who entered it last."""
+
+    occupant: str | None
+    waiting: list[str]
+    latest: str | None
+
+
+class TransitionState(TypedDict):
+    """A stage's inbound transition; `at` is ISO (when it was first closed, if closed)."""
+
+    enabled: bool
+    by: str
+    at: str
+    reason: str | None
+
+
+def _gate() -> Gate:
     return {"occupant": None, "waiting": [], "latest": None}
 
 
@@ -64,9 +81,9 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.created_by = by
         self.deleted = False
         # stage name -> {"enabled": bool, "by": str, "at": iso, "reason": str | None}
-        self.transitions: dict[str, dict[str, Any]] = {}
+        self.transitions: dict[str, TransitionState] = {}
         # stage name -> {"occupant": id | None, "waiting": [ids], "latest": id | None}
-        self.gates: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
         self.active: list[str] = []
         # Every execution ever started, oldest first; bounded by what one pipeline runs.
@@ -131,16 +148,17 @@ class Pipeline(CopyOnWrite, Aggregate):
                 + ", ".join(self.stage_names())
             )
 
-    def gate(self, stage: str) -> dict[str, Any]:
+    def gate(self, stage: str) -> Gate:
         return self.gates.get(stage) or _gate()
 
     def disabled_since(self, stage: str) -> str | None:
         """When the stage's inbound transition was first closed (ISO), or None if it is open."""
-        state = self.transitions.get(stage, {})
-        return None if state.get("enabled", True) else str(state["at"])
+        state = self.transitions.get(stage)
+        return None if state is None or state["enabled"] else state["at"]
 
     def transition_enabled(self, stage: str) -> bool:
-        return bool(self.transitions.get(stage, {}).get("enabled", True))
+        state = self.transitions.get(stage)
+        return state is None or state["enabled"]
 
     def is_new_revision(self, revision_id: str) -> bool:
         return revision_id not in self.revisions
@@ -225,10 +243,10 @@ class Pipeline(CopyOnWrite, Aggregate):
     def enable_transition(self, stage: str, *, by: str, now: datetime) -> list[str]:
         """Enable; returns the waiting executions too stale to resume (disabled > 30 days)."""
         self.require_stage(stage)
-        state = self.transitions.get(stage, {})
+        since_iso = self.disabled_since(stage)
         stale: list[str] = []
-        if not state.get("enabled", True):
-            since = datetime.fromisoformat(state["at"])
+        if since_iso is not None:
+            since = datetime.fromisoformat(since_iso)
             if (now - since).total_seconds() > STALE_TRANSITION_DAYS * 86400:
                 stale = list(self.gate(stage)["waiting"])
         self.trigger_event(self.TransitionEnabled, stage=stage, by=by, timestamp=now)
@@ -286,7 +304,7 @@ class Pipeline(CopyOnWrite, Aggregate):
     # ----- events ---------------------------------------------------------------------------
 
     def _set_gate(self, stage: str, **changes: Any) -> None:
-        gate = {**self.gate(stage), **changes}
+        gate = cast(Gate, {**self.gate(stage), **changes})
         self.gates = {**self.gates, stage: gate}
 
     def _forget(self, ids: list[str]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +50,7 @@ def _stage_execution(execution: PipelineExecution, stage: str) -> dict[str, Any]
     return {"pipelineExecutionId": execution.execution_id, "status": status, "type": "STANDARD"}
 
 
-def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
+def action_execution_state(run: Mapping[str, Any]) -> dict[str, Any]:
     latest: dict[str, Any] = {
         "actionExecutionId": run["id"],
         "status": run["status"],
@@ -88,7 +88,7 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
             latest_execution = next((e for e in recent if e.stage_status(stage.name)), None)
         elif gate["latest"]:
             latest_execution = load(gate["latest"])
-        transition = pipeline.transitions.get(stage.name, {})
+        transition: Mapping[str, Any] = pipeline.transitions.get(stage.name, {})
         state: dict[str, Any] = {
             "stageName": stage.name,
             "inboundTransitionState": {"enabled": transition.get("enabled", True)},
@@ -111,7 +111,7 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
             state["inboundExecutions"] = waiting
         if latest_execution is not None:
             state["latestExecution"] = _stage_execution(latest_execution, stage.name)
-            stage_run = latest_execution.stages.get(stage.name, {})
+            stage_run: Mapping[str, Any] = latest_execution.stages.get(stage.name, {})
             if stage_run.get("retry_trigger"):
                 state["retryStageMetadata"] = {
                     "autoStageRetryAttempt": stage_run["auto_retries"],
@@ -173,7 +173,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         document["statusSummary"] = execution.status_summary
     if execution.stop:
         document["stopTrigger"] = {"reason": execution.stop["reason"]}
-    outcome = execution.outcome or {}
+    outcome: Mapping[str, Any] = execution.outcome or {}
     if outcome.get("superseded_by"):
         document["supersededBy"] = outcome["superseded_by"]
     if execution.waiting:

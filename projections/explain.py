@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,8 @@ def ago(then: datetime | str, now: datetime) -> str:
     return "just now"
 
 
-def at(value: datetime | str) -> str:
+def at(value: datetime | str | None) -> str:
+    assert value is not None  # callers pass instants that are set by then (typed optional)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -56,7 +57,7 @@ def explain(
         f"started {at(execution.started_at)} by {execution.started_by} (trigger "
         f"{execution.trigger['triggerType']}), carrying {revision_phrase(execution)}.",
     ]
-    outcome = execution.outcome or {}
+    outcome: Mapping[str, Any] = execution.outcome or {}
     status = execution.status
     if status == "Superseded":
         other = load(outcome["superseded_by"])
@@ -85,7 +86,7 @@ def explain(
             f"{error.get('action')} ended with {error.get('code')}: {error.get('message')}."
         )
     elif status == "Stopping":
-        stop = execution.stop or {}
+        stop: Mapping[str, Any] = execution.stop or {}
         facts.append(
             f"stopping ({'abandoning' if stop.get('abandon') else 'letting running actions finish'}"
             f") since {at(stop['at'])}, requested by {stop.get('by')}"
@@ -119,16 +120,18 @@ def explain(
 def _waiting(
     execution: PipelineExecution, pipeline: Pipeline | None, load: Loader, now: datetime
 ) -> str:
-    waiting: dict[str, Any] = execution.waiting or {}
+    waiting: Mapping[str, Any] = execution.waiting or {}
     stage = waiting["stage"]
     since = ago(waiting["since"], now)
-    transition = pipeline.transitions.get(stage, {}) if pipeline else {}
+    transition: Mapping[str, Any] = pipeline.transitions.get(stage, {}) if pipeline else {}
     if pipeline is not None and not transition.get("enabled", True):
         return (
             f"waiting: inbound transition to {stage} disabled by {transition['by']} "
             f"{ago(transition['at'], now)}: '{transition['reason']}' (waiting since {since})."
         )
-    gate = pipeline.gate(stage) if pipeline else {"occupant": waiting.get("holder"), "waiting": []}
+    gate: Mapping[str, Any] = (
+        pipeline.gate(stage) if pipeline else {"occupant": waiting.get("holder"), "waiting": []}
+    )
     holder = gate.get("occupant") or waiting.get("holder")
     ahead = (
         gate["waiting"].index(execution.execution_id)
