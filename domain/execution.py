@@ -122,7 +122,8 @@ def action_key(stage: str, action: str) -> str:
 
 def cause(kind: Cause, **fields: Any) -> dict[str, Any]:
     """Why the engine recorded an event, as data: a kind and the facts that go with it."""
-    return {"kind": kind, **fields}
+    # Plain strings, as a replayed event has them (str() of a StrEnum member is its value).
+    return {"kind": str(kind), **fields}
 
 
 def _stop_prose(by: str | None, reason: str | None) -> str:
@@ -276,7 +277,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             pipeline_version=pipeline_version,
             execution_mode=execution_mode,
             pipeline_type=pipeline_type,
-            trigger={"triggerType": trigger_type, "triggerDetail": trigger_detail},
+            trigger={"triggerType": str(trigger_type), "triggerDetail": trigger_detail},
             variables=variables,
             by=by,
             timestamp=now,
@@ -533,8 +534,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.trigger_event(
             self.StageRetried,
             stage=stage,
-            retry_mode=retry_mode,
-            trigger=trigger,
+            retry_mode=str(retry_mode),
+            trigger=str(trigger),
             by=by,
             reset=reset,
             timestamp=now,
