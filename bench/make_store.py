@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+# `python bench/X.py` puts bench/ first on the path: the repository's packages go before it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.app import ActionResult, Conveyor

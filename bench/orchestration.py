@@ -1,6 +1,7 @@
 """Orchestration overhead per action: ten `true` actions through Conveyor vs a bare loop.
 
-Run: `make bench` (or `.venv/bin/python bench/orchestration.py [--runs N] [--no-postgres]`).
+Run: `make bench` (or `.venv/bin/python bench/orchestration.py [--runs N] [--no-postgres]`,
+or `python -m bench.orchestration` from the repository root).
 Both sides run in this process on this machine: the baseline is the same provider work done
 directly (the S3 source copy and ten `bash -c true` processes); the difference, divided by the
 eleven actions Conveyor orchestrates, is its overhead per action (events, planning, artifact
@@ -12,12 +13,19 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# `python bench/X.py` puts the script's folder first on sys.path, where a bench script's name
+# can shadow a package (bench/projections.py once hid `projections`): the repository root
+# takes that place, so imports never depend on what else the bench folder holds.
+if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from engine.bootstrap import build
 from engine.providers import provider_for

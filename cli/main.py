@@ -12,6 +12,7 @@ import typer
 
 from cli import render
 from cli.context import actor, err, handled, out, print_json, system
+from cli.explore import explore_command
 from cli.reports import (
     audit_app,
     billing_app,
@@ -70,6 +71,7 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
 app.command("simulate")(simulate_command)
+app.command("explore")(explore_command)
 pipeline_app.command("diff")(pipeline_diff_command)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]

@@ -70,43 +70,8 @@ class Scenario:
     @classmethod
     def from_document(cls, document: Mapping[str, Any], base: Path | None = None) -> Scenario:
         problems: list[str] = []
-        pipelines: dict[str, dict[str, Any]] = {}
-        for name, definition in (document.get("pipelines") or {}).items():
-            if isinstance(definition, str):
-                source = (base or Path.cwd()) / definition
-                try:
-                    definition = json.loads(source.read_text())
-                except (OSError, ValueError) as error:
-                    problems.append(f"pipelines.{name}: cannot read {source}: {error}")
-                    continue
-            if not isinstance(definition, dict):
-                problems.append(f"pipelines.{name}: must be a definition object or a file path")
-                continue
-            definition = definition.get("pipeline", definition)
-            pipelines[name] = {**definition, "name": name}
-        steps: list[Step] = []
-        previous: datetime | None = None
-        for index, raw in enumerate(document.get("events") or []):
-            where = f"events[{index}]"
-            kinds = [k for k in STEP_KINDS if k in raw]
-            if len(kinds) != 1:
-                problems.append(f"{where}: needs exactly one of {', '.join(STEP_KINDS)}")
-                continue
-            kind = kinds[0]
-            try:
-                at = parse_instant(str(raw["at"]))
-            except (KeyError, ValueError):
-                problems.append(f"{where}.at: an ISO 8601 instant is required")
-                continue
-            if previous is not None and at < previous:
-                problems.append(f"{where}.at: {raw['at']} is earlier than the event before it")
-            previous = at
-            name = str(raw[kind])
-            if kind in ("create", "update") and name not in pipelines and "definition" not in raw:
-                problems.append(f"{where}.{kind}: no pipeline '{name}' under 'pipelines'")
-            if kind in ("approve", "reject", "disable", "enable", "retry") and "stage" not in raw:
-                problems.append(f"{where}.stage: required for {kind}")
-            steps.append(Step(at, kind, name, dict(raw), index))
+        pipelines = _pipelines(document, base, problems)
+        steps = _steps(document, pipelines, problems)
         until = None
         if document.get("until"):
             try:
@@ -168,6 +133,55 @@ class Scenario:
             durations=self.durations,
             expect=self.expect,
         )
+
+
+def _pipelines(
+    document: Mapping[str, Any], base: Path | None, problems: list[str]
+) -> dict[str, dict[str, Any]]:
+    pipelines: dict[str, dict[str, Any]] = {}
+    for name, definition in (document.get("pipelines") or {}).items():
+        if isinstance(definition, str):
+            source = (base or Path.cwd()) / definition
+            try:
+                definition = json.loads(source.read_text())
+            except (OSError, ValueError) as error:
+                problems.append(f"pipelines.{name}: cannot read {source}: {error}")
+                continue
+        if not isinstance(definition, dict):
+            problems.append(f"pipelines.{name}: must be a definition object or a file path")
+            continue
+        definition = definition.get("pipeline", definition)
+        pipelines[name] = {**definition, "name": name}
+    return pipelines
+
+
+def _steps(
+    document: Mapping[str, Any], pipelines: Mapping[str, Any], problems: list[str]
+) -> list[Step]:
+    steps: list[Step] = []
+    previous: datetime | None = None
+    for index, raw in enumerate(document.get("events") or []):
+        where = f"events[{index}]"
+        kinds = [k for k in STEP_KINDS if k in raw]
+        if len(kinds) != 1:
+            problems.append(f"{where}: needs exactly one of {', '.join(STEP_KINDS)}")
+            continue
+        kind = kinds[0]
+        try:
+            at = parse_instant(str(raw["at"]))
+        except (KeyError, ValueError):
+            problems.append(f"{where}.at: an ISO 8601 instant is required")
+            continue
+        if previous is not None and at < previous:
+            problems.append(f"{where}.at: {raw['at']} is earlier than the event before it")
+        previous = at
+        name = str(raw[kind])
+        if kind in ("create", "update") and name not in pipelines and "definition" not in raw:
+            problems.append(f"{where}.{kind}: no pipeline '{name}' under 'pipelines'")
+        if kind in ("approve", "reject", "disable", "enable", "retry") and "stage" not in raw:
+            problems.append(f"{where}.stage: required for {kind}")
+        steps.append(Step(at, kind, name, dict(raw), index))
+    return steps
 
 
 @dataclass
@@ -240,15 +254,27 @@ class Simulation:
         self.errors: list[str] = []
         # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
         self._handed: set[str] = set()
+        # Executions whose push scripts answer their approvals or retry their failures.
+        self._reactive: list[str] = []
+        self._reacted: set[str] = set()
+        self._origin: dict[str, int] = {}
 
     # ----- the loop -------------------------------------------------------------------------
 
     def run(self) -> SimulationResult:
         for step in self.scenario.steps:
             self._push(step.at, 1, step)
-        while self._queue:
-            at, _, _, item = self._queue[0]
+        end = self.scenario.until
+        while True:
             deadline = self._next_deadline()
+            if not self._queue:
+                # Past the last event, deadlines strike up to `until`; a scripted reaction to
+                # one (a retry after a timeout) queues more events.
+                if deadline is None or end is None or deadline > end:
+                    break
+                self._tick(deadline)
+                continue
+            at, _, _, item = self._queue[0]
             if deadline is not None and deadline < at:
                 self._tick(deadline)
                 continue
@@ -259,10 +285,8 @@ class Simulation:
             else:
                 work, result = item
                 self._hand(self.app.complete_action(work, result))
-        end = self.scenario.until
+            self._react()
         if end is not None:
-            while (deadline := self._next_deadline()) is not None and deadline <= end:
-                self._tick(deadline)
             self._move_to(end)
         return SimulationResult(
             scenario=self.scenario,
@@ -287,6 +311,7 @@ class Simulation:
         self._move_to(at)
         for name in self.app.pipeline_names():
             self._hand(self.app.advance(name))
+        self._react()
 
     def _next_deadline(self) -> datetime | None:
         found: datetime | None = None
@@ -347,7 +372,9 @@ class Simulation:
         outcomes = script.get("outcomes") or {}
         outcome = outcomes.get(f"{work.stage}/{work.action}", outcomes.get(work.action))
         if isinstance(outcome, list):
-            attempt = self.app.execution(work.execution_id).run(work.action_execution_id)["attempt"]
+            # The n-th attempt of this action in the execution, retries of its stage included.
+            runs = self.app.execution(work.execution_id).actions.values()
+            attempt = sum(1 for r in runs if (r["stage"], r["action"]) == (work.stage, work.action))
             outcome = outcome[min(attempt, len(outcome)) - 1] if outcome else None
         succeeded = str(outcome or "Succeeded").lower() not in ("failed", "fail")
         return seconds, succeeded
@@ -356,88 +383,162 @@ class Simulation:
 
     def _step(self, step: Step) -> None:
         name = step.pipeline
-        f = step.fields
-        by = str(f.get("by", "simulator"))
         self.log.append(f"{step.at.isoformat()} {step.kind} {name}")
         try:
-            if step.kind == "create":
-                definition = f.get("definition") or self.scenario.pipelines[name]
-                pipeline, eid = self.app.create_pipeline(
-                    {**definition, "name": name}, by=by, start=bool(f.get("startExecution", True))
-                )
-                self.pipeline_ids.setdefault(name, []).append(str(pipeline.id))
-                self.current_revision[name] = str(f.get("revision", f"{name}-initial"))
-                if eid:
-                    self._started(name, eid, self.current_revision[name], f)
-            elif step.kind == "push":
-                revision = str(f.get("revision") or f"{name}-r{step.index}")
-                self.current_revision[name] = revision
-                eid = self.app.start_pipeline_execution(
-                    name, by=by, trigger_type="PollForSourceChanges", trigger_detail=revision
-                )
-                self._started(name, eid, revision, f)
-            elif step.kind == "start":
-                revision = self.current_revision.get(name, f"{name}-initial")
-                eid = self.app.start_pipeline_execution(name, by=by)
-                self._started(name, eid, revision, f)
-            elif step.kind in ("approve", "reject"):
-                self.app.put_approval_result(
-                    name,
-                    str(f["stage"]),
-                    str(f.get("action") or "Approve"),
-                    status="Approved" if step.kind == "approve" else "Rejected",
-                    summary=str(f.get("comment", "")),
-                    by=by,
-                )
-            elif step.kind == "disable":
-                self.app.disable_stage_transition(
-                    name, str(f["stage"]), reason=str(f.get("reason", "simulated")), by=by
-                )
-            elif step.kind == "enable":
-                self.app.enable_stage_transition(name, str(f["stage"]), by=by)
-            elif step.kind == "stop":
-                eid = self._execution_of(name, f)
-                self.app.stop_pipeline_execution(
-                    name,
-                    eid,
-                    abandon=bool(f.get("abandon")),
-                    reason=str(f.get("reason", "")),
-                    by=by,
-                )
-            elif step.kind == "retry":
-                eid = self._execution_of(name, f)
-                self.app.retry_stage_execution(
-                    name,
-                    str(f["stage"]),
-                    eid,
-                    retry_mode=str(f.get("retryMode", "FAILED_ACTIONS")),
-                    by=by,
-                )
-            elif step.kind == "update":
-                definition = f.get("definition") or self.scenario.pipelines[name]
-                self.app.update_pipeline({**definition, "name": name}, by=by)
-            elif step.kind == "delete":
-                self.app.delete_pipeline(name, by=by)
-                return
+            getattr(self, f"_do_{step.kind}")(
+                step, step.fields, str(step.fields.get("by", "simulator"))
+            )
         except ConveyorError as error:
             # A refused command is part of the story (e.g. QUEUED on a V1 pipeline), not a crash.
             self.errors.append(f"events[{step.index}] {step.kind} {name}: {error.code}: {error}")
             self.log.append(f"  refused: {error.code}: {error}")
             return
-        self._hand(self.app.advance(name))
+        if step.kind != "delete":
+            self._hand(self.app.advance(name))
 
-    def _started(self, name: str, eid: str, revision: str, fields: Mapping[str, Any]) -> None:
+    def _do_create(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        definition = f.get("definition") or self.scenario.pipelines[name]
+        pipeline, eid = self.app.create_pipeline(
+            {**definition, "name": name}, by=by, start=bool(f.get("startExecution", True))
+        )
+        self.pipeline_ids.setdefault(name, []).append(str(pipeline.id))
+        self.current_revision[name] = str(f.get("revision", f"{name}-initial"))
+        if eid:
+            self._started(name, eid, self.current_revision[name], f, step.index)
+
+    def _do_push(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        revision = str(f.get("revision") or f"{name}-r{step.index}")
+        self.current_revision[name] = revision
+        eid = self.app.start_pipeline_execution(
+            name, by=by, trigger_type="PollForSourceChanges", trigger_detail=revision
+        )
+        self._started(name, eid, revision, f, step.index)
+
+    def _do_start(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        revision = self.current_revision.get(name, f"{name}-initial")
+        eid = self.app.start_pipeline_execution(name, by=by)
+        self._started(name, eid, revision, f, step.index)
+
+    def _do_approve(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        self.app.put_approval_result(
+            step.pipeline,
+            str(f["stage"]),
+            str(f.get("action") or "Approve"),
+            status="Approved" if step.kind == "approve" else "Rejected",
+            summary=str(f.get("comment", "")),
+            by=by,
+            token=f.get("token"),
+        )
+
+    _do_reject = _do_approve
+
+    def _do_disable(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        self.app.disable_stage_transition(
+            step.pipeline, str(f["stage"]), reason=str(f.get("reason", "simulated")), by=by
+        )
+
+    def _do_enable(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        self.app.enable_stage_transition(step.pipeline, str(f["stage"]), by=by)
+
+    def _do_stop(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        eid = self._execution_of(name, f)
+        self.app.stop_pipeline_execution(
+            name, eid, abandon=bool(f.get("abandon")), reason=str(f.get("reason", "")), by=by
+        )
+
+    def _do_retry(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        eid = self._execution_of(name, f)
+        self.app.retry_stage_execution(
+            name,
+            str(f["stage"]),
+            eid,
+            retry_mode=str(f.get("retryMode", "FAILED_ACTIONS")),
+            by=by,
+        )
+
+    def _do_update(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        name = step.pipeline
+        definition = f.get("definition") or self.scenario.pipelines[name]
+        self.app.update_pipeline({**definition, "name": name}, by=by)
+
+    def _do_delete(self, step: Step, f: Mapping[str, Any], by: str) -> None:
+        self.app.delete_pipeline(step.pipeline, by=by)
+
+    def _started(
+        self, name: str, eid: str, revision: str, fields: Mapping[str, Any], index: int
+    ) -> None:
         self.revisions[eid] = revision
+        self._origin[eid] = index
         self.scripts[eid] = fields
         self.log.append(f"  execution {eid} carries {revision}")
+        if fields.get("approvals") or fields.get("retries"):
+            self._reactive.append(eid)
+
+    # ----- reactions scripted per push: approval answers and retries of failures -------------
+
+    def _react(self) -> None:
+        """Schedule what a push's script says to do once its execution asks for it."""
+        for eid in self._reactive:
+            execution = self.app.execution(eid)
+            script = self.scripts[eid]
+            answers = script.get("approvals") or {}
+            for run in execution.in_progress_runs():
+                answer = answers.get(f"{run['stage']}/{run['action']}")
+                if run["token"] and answer is not None and run["id"] not in self._reacted:
+                    self._reacted.add(run["id"])
+                    self._schedule(eid, _answer_step(run, answer))
+            retries = list(script.get("retries") or [])
+            key = f"{eid}@{execution.attempt}"
+            used = sum(1 for k in self._reacted if k.startswith(eid + "@"))
+            if execution.status == "Failed" and key not in self._reacted and used < len(retries):
+                self._reacted.add(key)
+                retry = retries[used]
+                stage = (
+                    execution.outcome.get("stage") if execution.outcome else None
+                ) or execution.stage
+                self._schedule(
+                    eid,
+                    {
+                        "after": retry.get("after", 0),
+                        "retry": stage,
+                        "retryMode": retry.get("mode", "FAILED_ACTIONS"),
+                    },
+                )
+
+    def _schedule(self, eid: str, reaction: dict[str, Any]) -> None:
+        at = self.clock.now() + timedelta(seconds=float(reaction.pop("after", 0)))
+        kind = "retry" if "retry" in reaction else str(reaction.pop("kind"))
+        stage = reaction.pop("retry", None) or reaction.get("stage")
+        name = self.app.execution(eid).pipeline_name
+        fields = {**reaction, "stage": stage, "executionId": eid, "by": "simulator"}
+        self._push(at, 1, Step(at, kind, name, fields, self._origin[eid]))
 
     def _execution_of(self, name: str, fields: Mapping[str, Any]) -> str:
+        if fields.get("executionId"):
+            return str(fields["executionId"])
         wanted = fields.get("revision")
         pipeline = self.app.pipeline(name)
         for eid in reversed(pipeline.executions):
             if wanted is None or self.revisions.get(eid) == wanted:
                 return eid
         raise ValidationException(f"no execution of {name} carries revision {wanted}")
+
+
+def _answer_step(run: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
+    rejected = str(answer.get("result", "Approved")) == "Rejected"
+    return {
+        "after": answer.get("after", 0),
+        "kind": "reject" if rejected else "approve",
+        "stage": run["stage"],
+        "action": run["action"],
+        "token": run["token"],
+        "comment": "scripted answer",
+    }
 
 
 def simulate(scenario: Scenario, *, settings: Settings | None = None) -> SimulationResult:

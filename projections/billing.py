@@ -6,9 +6,9 @@ import csv
 import io
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,8 @@ from sqlalchemy.engine import Connection
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionCategory, ActionStatus, PipelineType
+from projections import events
 from projections.history import from_micros
 from projections.runtime import Positioned, Replica, insert_rows, metadata, micros, rows_by
 
@@ -59,21 +61,138 @@ actions_table = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
 )
 
-ENDING_EVENTS = {
-    "ActionSucceeded",
-    "ActionFailed",
-    "ActionAbandoned",
-    "ApprovalGranted",
-    "ApprovalRejected",
-}
+
+class _Facts:
+    """The billing facts one batch brings: new rows completed in memory, updates to older rows."""
+
+    def __init__(self) -> None:
+        self.new_pipelines: dict[str, dict[str, Any]] = {}
+        self.deleted: dict[str, int] = {}
+        self.types: dict[str, str] = {}
+        self.new_executions: dict[str, dict[str, Any]] = {}
+        self.revisions: dict[str, str] = {}
+        self.new_actions: dict[str, dict[str, Any]] = {}
+        self.ended: dict[str, tuple[int, str]] = {}
+
+    def pipeline_created(self, item: Positioned) -> None:
+        pipeline: Pipeline = item.aggregate
+        self.new_pipelines[item.key] = {
+            "pipeline_id": item.key,
+            "name": pipeline.name,
+            "created_us": item.at_us,
+            "deleted_us": None,
+            "pipeline_type": pipeline.pipeline_type,
+        }
+
+    def pipeline_updated(self, item: Positioned) -> None:
+        self.types[item.key] = item.aggregate.pipeline_type
+
+    def pipeline_deleted(self, item: Positioned) -> None:
+        self.deleted[item.key] = item.at_us
+
+    def revision_detected(self, item: Positioned) -> None:
+        event = item.event
+        if event.new:
+            self.revisions.setdefault(event.execution_id, event.revision_id)
+
+    def execution_started(self, item: Positioned) -> None:
+        execution: PipelineExecution = item.aggregate
+        self.new_executions[item.key] = {
+            "execution_id": item.key,
+            "pipeline_id": execution.pipeline_id,
+            "pipeline_type": execution.pipeline_type,
+            "trigger_type": execution.trigger["triggerType"],
+            "started_us": item.at_us,
+            "new_revision": False,
+            "revision_id": None,
+        }
+
+    def action_started(self, item: Positioned) -> None:
+        event = item.event
+        execution: PipelineExecution = item.aggregate
+        action_type = event.action_type
+        self.new_actions[event.action_execution_id] = {
+            "action_execution_id": event.action_execution_id,
+            "execution_id": item.key,
+            "pipeline_id": execution.pipeline_id,
+            "pipeline_type": execution.pipeline_type,
+            "category": action_type["category"],
+            "owner": action_type["owner"],
+            "provider": action_type["provider"],
+            "started_us": item.at_us,
+            "ended_us": None,
+            "status": ActionStatus.IN_PROGRESS,
+        }
+
+    def action_ended(self, item: Positioned) -> None:
+        aeid = item.event.action_execution_id
+        self.ended[aeid] = (item.at_us, item.aggregate.actions[aeid]["status"])
+
+    def complete(self) -> None:
+        """Facts born in this batch are completed in memory; older rows get one update each."""
+        for pipeline_id in list(self.deleted):
+            if pipeline_id in self.new_pipelines:
+                self.new_pipelines[pipeline_id]["deleted_us"] = self.deleted.pop(pipeline_id)
+        for pipeline_id in list(self.types):
+            if pipeline_id in self.new_pipelines:
+                self.new_pipelines[pipeline_id]["pipeline_type"] = self.types.pop(pipeline_id)
+        for execution_id in list(self.revisions):
+            if execution_id in self.new_executions:
+                row = self.new_executions[execution_id]
+                row["new_revision"] = True
+                row["revision_id"] = self.revisions.pop(execution_id)
+        for aeid in list(self.ended):
+            if aeid in self.new_actions:
+                at, status = self.ended.pop(aeid)
+                self.new_actions[aeid].update(ended_us=at, status=status)
+
+    def write(self, conn: Connection) -> None:
+        insert_rows(conn, pipelines_table, list(self.new_pipelines.values()))
+        insert_rows(conn, executions_table, list(self.new_executions.values()))
+        insert_rows(conn, actions_table, list(self.new_actions.values()))
+        pipeline_key = pipelines_table.c.pipeline_id == sa.bindparam("key")
+        if self.deleted:
+            conn.execute(
+                pipelines_table.update().where(pipeline_key).values(deleted_us=sa.bindparam("at")),
+                [{"key": k, "at": v} for k, v in self.deleted.items()],
+            )
+        if self.types:
+            conn.execute(
+                pipelines_table.update()
+                .where(pipeline_key)
+                .values(pipeline_type=sa.bindparam("kind")),
+                [{"key": k, "kind": v} for k, v in self.types.items()],
+            )
+        if self.revisions:
+            conn.execute(
+                executions_table.update()
+                .where(executions_table.c.execution_id == sa.bindparam("key"))
+                .where(executions_table.c.new_revision.is_(False))
+                .values(new_revision=True, revision_id=sa.bindparam("rev")),
+                [{"key": k, "rev": v} for k, v in self.revisions.items()],
+            )
+        if self.ended:
+            conn.execute(
+                actions_table.update()
+                .where(actions_table.c.action_execution_id == sa.bindparam("key"))
+                .values(ended_us=sa.bindparam("at"), status=sa.bindparam("st")),
+                [{"key": k, "at": at, "st": st} for k, (at, st) in self.ended.items()],
+            )
+
+
 # The only events that change a billing fact; the rest of the log is skipped unread.
-BILLED_EVENTS = ENDING_EVENTS | {
-    "PipelineCreated",
-    "PipelineUpdated",
-    "PipelineDeleted",
-    "RevisionDetected",
-    "ExecutionStarted",
-    "ActionStarted",
+_HANDLERS: dict[type, Callable[[_Facts, Positioned], None]] = {
+    events.PipelineCreated: _Facts.pipeline_created,
+    events.PipelineUpdated: _Facts.pipeline_updated,
+    events.PipelineDeleted: _Facts.pipeline_deleted,
+    events.RevisionDetected: _Facts.revision_detected,
+    events.ExecutionStarted: _Facts.execution_started,
+    events.ActionStarted: _Facts.action_started,
+    events.ActionSucceeded: _Facts.action_ended,
+    events.ActionFailed: _Facts.action_ended,
+    events.ActionAbandoned: _Facts.action_ended,
+    events.ApprovalGranted: _Facts.action_ended,
+    events.ApprovalRejected: _Facts.action_ended,
 }
 
 
@@ -87,111 +206,14 @@ class BillingView:
     tables = (pipelines_table, executions_table, actions_table)
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
-        new_pipelines: dict[str, dict[str, Any]] = {}
-        deleted: dict[str, int] = {}
-        types: dict[str, str] = {}
-        new_executions: dict[str, dict[str, Any]] = {}
-        revisions: dict[str, str] = {}
-        new_actions: dict[str, dict[str, Any]] = {}
-        ended: dict[str, tuple[int, str]] = {}
+        facts = _Facts()
+        handlers = _HANDLERS
         for item in batch:
-            kind = item.kind
-            if kind not in BILLED_EVENTS:
-                continue
-            event = item.event
-            aggregate = item.aggregate
-            at = item.at_us
-            if isinstance(aggregate, Pipeline):
-                if kind == "PipelineCreated":
-                    new_pipelines[item.key] = {
-                        "pipeline_id": item.key,
-                        "name": aggregate.name,
-                        "created_us": at,
-                        "deleted_us": None,
-                        "pipeline_type": aggregate.pipeline_type,
-                    }
-                elif kind == "PipelineUpdated":
-                    types[item.key] = aggregate.pipeline_type
-                elif kind == "PipelineDeleted":
-                    deleted[item.key] = at
-                elif kind == "RevisionDetected" and event.new:
-                    revisions.setdefault(event.execution_id, event.revision_id)
-            elif isinstance(aggregate, PipelineExecution):
-                if kind == "ExecutionStarted":
-                    new_executions[item.key] = {
-                        "execution_id": item.key,
-                        "pipeline_id": aggregate.pipeline_id,
-                        "pipeline_type": aggregate.pipeline_type,
-                        "trigger_type": aggregate.trigger["triggerType"],
-                        "started_us": at,
-                        "new_revision": False,
-                        "revision_id": None,
-                    }
-                elif kind == "ActionStarted":
-                    action_type = event.action_type
-                    new_actions[event.action_execution_id] = {
-                        "action_execution_id": event.action_execution_id,
-                        "execution_id": item.key,
-                        "pipeline_id": aggregate.pipeline_id,
-                        "pipeline_type": aggregate.pipeline_type,
-                        "category": action_type["category"],
-                        "owner": action_type["owner"],
-                        "provider": action_type["provider"],
-                        "started_us": at,
-                        "ended_us": None,
-                        "status": "InProgress",
-                    }
-                elif kind in ENDING_EVENTS:
-                    status = aggregate.actions[event.action_execution_id]["status"]
-                    ended[event.action_execution_id] = (at, status)
-        # Facts born in this batch are completed in memory; older rows get one update each.
-        for pipeline_id in list(deleted):
-            if pipeline_id in new_pipelines:
-                new_pipelines[pipeline_id]["deleted_us"] = deleted.pop(pipeline_id)
-        for pipeline_id in list(types):
-            if pipeline_id in new_pipelines:
-                new_pipelines[pipeline_id]["pipeline_type"] = types.pop(pipeline_id)
-        for execution_id in list(revisions):
-            if execution_id in new_executions:
-                row = new_executions[execution_id]
-                row["new_revision"] = True
-                row["revision_id"] = revisions.pop(execution_id)
-        for aeid in list(ended):
-            if aeid in new_actions:
-                at, status = ended.pop(aeid)
-                new_actions[aeid].update(ended_us=at, status=status)
-        insert_rows(conn, pipelines_table, list(new_pipelines.values()))
-        insert_rows(conn, executions_table, list(new_executions.values()))
-        insert_rows(conn, actions_table, list(new_actions.values()))
-        if deleted:
-            conn.execute(
-                pipelines_table.update()
-                .where(pipelines_table.c.pipeline_id == sa.bindparam("key"))
-                .values(deleted_us=sa.bindparam("at")),
-                [{"key": k, "at": v} for k, v in deleted.items()],
-            )
-        if types:
-            conn.execute(
-                pipelines_table.update()
-                .where(pipelines_table.c.pipeline_id == sa.bindparam("key"))
-                .values(pipeline_type=sa.bindparam("kind")),
-                [{"key": k, "kind": v} for k, v in types.items()],
-            )
-        if revisions:
-            conn.execute(
-                executions_table.update()
-                .where(executions_table.c.execution_id == sa.bindparam("key"))
-                .where(executions_table.c.new_revision.is_(False))
-                .values(new_revision=True, revision_id=sa.bindparam("rev")),
-                [{"key": k, "rev": v} for k, v in revisions.items()],
-            )
-        if ended:
-            conn.execute(
-                actions_table.update()
-                .where(actions_table.c.action_execution_id == sa.bindparam("key"))
-                .values(ended_us=sa.bindparam("at"), status=sa.bindparam("st")),
-                [{"key": k, "at": at, "st": st} for k, (at, st) in ended.items()],
-            )
+            handler = handlers.get(item.kind)
+            if handler is not None:
+                handler(facts, item)
+        facts.complete()
+        facts.write(conn)
 
 
 # ----- rules and prices ---------------------------------------------------------------------
@@ -213,7 +235,7 @@ class BillingRules:
     v1_free_pipelines: int = 1
     v2_free_tier: bool = False
     v2_free_minutes: int = 100
-    free_categories: tuple[str, ...] = ("Approval",)
+    free_categories: tuple[str, ...] = (ActionCategory.APPROVAL,)
     free_owners: tuple[str, ...] = ("Custom",)
 
     def __post_init__(self) -> None:
@@ -502,67 +524,10 @@ def billing_report(
 def _month(conn: Connection, year: int, month: int, rules: BillingRules, plan: str) -> MonthTotal:
     start, end = month_bounds(year, month)
     start_us, end_us = micros(start), micros(end)
-    key = f"{year:04d}-{month:02d}"
-    pipelines = conn.execute(
-        sa.select(pipelines_table).where(
-            pipelines_table.c.created_us < end_us,
-            sa.or_(
-                pipelines_table.c.deleted_us.is_(None), pipelines_table.c.deleted_us >= start_us
-            ),
-        )
-    ).all()
-    executions = conn.execute(
-        sa.select(executions_table)
-        .where(executions_table.c.started_us >= start_us, executions_table.c.started_us < end_us)
-        .order_by(executions_table.c.started_us)
-    ).all()
-    # Actions are billed in the month they started, once they reached a completion state.
-    actions = conn.execute(
-        sa.select(actions_table)
-        .where(actions_table.c.started_us >= start_us, actions_table.c.started_us < end_us)
-        .order_by(actions_table.c.started_us)
-    ).all()
-    by_pipeline: dict[str, list[Any]] = defaultdict(list)
-    for row in executions:
-        by_pipeline[row.pipeline_id].append(row)
-    minutes: dict[str, int] = defaultdict(int)
-    running: dict[str, int] = defaultdict(int)
-    for row in actions:
-        if row.ended_us is None:
-            running[row.pipeline_id] += 1
-            continue
-        seconds = (row.ended_us - row.started_us) / 1_000_000
-        minutes[row.pipeline_id] += rules.billable_minutes(row.category, row.owner, seconds)
-    total = MonthTotal(key)
-    known = {row.pipeline_id for row in pipelines}
-    # An execution of a pipeline missing from the lifetime table cannot happen; be safe anyway.
-    extra = [pid for pid in by_pipeline if pid not in known]
-    if extra:
-        pipelines = [*pipelines, *rows_by(conn, pipelines_table, "pipeline_id", extra)]
-    for pipeline in sorted(pipelines, key=lambda p: (p.name, p.created_us)):
-        runs = by_pipeline.get(pipeline.pipeline_id, [])
-        # A pipeline switched between V1 and V2 is priced by the type its runs started under.
-        pipeline_type = runs[-1].pipeline_type if runs else pipeline.pipeline_type
-        plans = _plans(plan, pipeline_type, runs)
-        for which in plans:
-            if which == "v1":
-                line = _v1_line(key, pipeline, runs, rules, end_us)
-                total.v1_subtotal += line.charge
-            else:
-                line = _v2_line(key, pipeline, runs, minutes[pipeline.pipeline_id], rules)
-                if running[pipeline.pipeline_id]:
-                    line.reason += (
-                        f"; {running[pipeline.pipeline_id]} action execution(s) still running"
-                        " are billed once they complete"
-                    )
-                total.v2_subtotal += line.charge
-            line.pipeline_type = pipeline_type
-            line.executions = len(runs)
-            line.new_revision_executions = sum(1 for r in runs if r.new_revision)
-            line.action_minutes = minutes[pipeline.pipeline_id]
-            total.lines.append(line)
-        total.executions += len(runs)
-        total.action_minutes += minutes[pipeline.pipeline_id]
+    total = MonthTotal(f"{year:04d}-{month:02d}")
+    usage = _Usage(conn, start_us, end_us, rules)
+    for pipeline in usage.pipelines:
+        _bill_pipeline(total, usage, pipeline, rules, plan, end_us)
     active_v1 = [line for line in total.lines if line.plan == "v1" and line.active]
     total.active_pipelines = len({line.pipeline_id for line in active_v1})
     if rules.v1_free_tier and active_v1:
@@ -578,18 +543,95 @@ def _month(conn: Connection, year: int, month: int, rules: BillingRules, plan: s
     return total
 
 
+class _Usage:
+    """One month's facts from the view: pipelines alive, their executions, action-minutes."""
+
+    def __init__(self, conn: Connection, start_us: int, end_us: int, rules: BillingRules) -> None:
+        pipelines = conn.execute(
+            sa.select(pipelines_table).where(
+                pipelines_table.c.created_us < end_us,
+                sa.or_(
+                    pipelines_table.c.deleted_us.is_(None),
+                    pipelines_table.c.deleted_us >= start_us,
+                ),
+            )
+        ).all()
+        executions = conn.execute(
+            sa.select(executions_table)
+            .where(
+                executions_table.c.started_us >= start_us, executions_table.c.started_us < end_us
+            )
+            .order_by(executions_table.c.started_us)
+        ).all()
+        # Actions are billed in the month they started, once they reached a completion state.
+        actions = conn.execute(
+            sa.select(actions_table)
+            .where(actions_table.c.started_us >= start_us, actions_table.c.started_us < end_us)
+            .order_by(actions_table.c.started_us)
+        ).all()
+        self.runs: dict[str, list[Any]] = defaultdict(list)
+        for row in executions:
+            self.runs[row.pipeline_id].append(row)
+        self.minutes: dict[str, int] = defaultdict(int)
+        self.running: dict[str, int] = defaultdict(int)
+        for row in actions:
+            if row.ended_us is None:
+                self.running[row.pipeline_id] += 1
+                continue
+            seconds = (row.ended_us - row.started_us) / 1_000_000
+            self.minutes[row.pipeline_id] += rules.billable_minutes(
+                row.category, row.owner, seconds
+            )
+        known = {row.pipeline_id for row in pipelines}
+        # An execution of a pipeline missing from the lifetime table cannot happen; be safe anyway.
+        extra = [pid for pid in self.runs if pid not in known]
+        if extra:
+            pipelines = [*pipelines, *rows_by(conn, pipelines_table, "pipeline_id", extra)]
+        self.pipelines = sorted(pipelines, key=lambda p: (p.name, p.created_us))
+
+
+def _bill_pipeline(
+    total: MonthTotal, usage: _Usage, pipeline: Any, rules: BillingRules, plan: str, end_us: int
+) -> None:
+    """The pipeline's line (or, with plan both, lines) of the month, added to its total."""
+    pipeline_id = pipeline.pipeline_id
+    runs = usage.runs.get(pipeline_id, [])
+    minutes = usage.minutes[pipeline_id]
+    # A pipeline switched between V1 and V2 is priced by the type its runs started under.
+    pipeline_type = runs[-1].pipeline_type if runs else pipeline.pipeline_type
+    for which in _plans(plan, pipeline_type, runs):
+        if which == "v1":
+            line = _v1_line(total.month, pipeline, runs, rules, end_us)
+            total.v1_subtotal += line.charge
+        else:
+            line = _v2_line(total.month, pipeline, runs, minutes, rules)
+            if usage.running[pipeline_id]:
+                line.reason += (
+                    f"; {usage.running[pipeline_id]} action execution(s) still running"
+                    " are billed once they complete"
+                )
+            total.v2_subtotal += line.charge
+        line.pipeline_type = pipeline_type
+        line.executions = len(runs)
+        line.new_revision_executions = sum(1 for r in runs if r.new_revision)
+        line.action_minutes = minutes
+        total.lines.append(line)
+    total.executions += len(runs)
+    total.action_minutes += minutes
+
+
 def _plans(plan: str, pipeline_type: str, runs: Sequence[Any]) -> list[str]:
     if plan == "both":
         return ["v1", "v2"]
     if plan in ("v1", "v2"):
         return [plan]
-    return ["v2" if pipeline_type == "V2" else "v1"]
+    return ["v2" if pipeline_type == PipelineType.V2 else "v1"]
 
 
 def _v1_line(
     month: str, pipeline: Any, runs: Sequence[Any], rules: BillingRules, end_us: int
 ) -> Line:
-    line = Line(month, pipeline.name, pipeline.pipeline_id, "V1", "v1")
+    line = Line(month, pipeline.name, pipeline.pipeline_id, PipelineType.V1, "v1")
     created = pipeline.created_us
     free_until = created + rules.free_days * 86_400_000_000
     text = f"created {day(created)}"
@@ -631,11 +673,7 @@ def _v1_line(
 def _v2_line(
     month: str, pipeline: Any, runs: Sequence[Any], minutes: int, rules: BillingRules
 ) -> Line:
-    line = Line(month, pipeline.name, pipeline.pipeline_id, "V2", "v2")
+    line = Line(month, pipeline.name, pipeline.pipeline_id, PipelineType.V2, "v2")
     line.charge = rules.v2_price_per_minute * minutes
     line.reason = f"{minutes} action-minutes at ${rules.v2_price_per_minute}/min"
     return line
-
-
-def seconds_between(start: datetime, end: datetime) -> float:
-    return (end - start) / timedelta(seconds=1)

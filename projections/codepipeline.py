@@ -6,10 +6,15 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from domain.execution import PipelineExecution, action_key
+from domain.definition import StageDeclaration
+from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionStatus, ExecutionMode, ExecutionStatus, StageStatus
 
 Loader = Callable[[str], PipelineExecution]
+
+# CodePipeline's only execution type (its other one, ROLLBACK, Conveyor does not run).
+STANDARD = "STANDARD"
 
 # How many of the newest executions a PARALLEL pipeline's state looks through per stage.
 PARALLEL_LOOKBACK = 100
@@ -44,10 +49,10 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
 
 
 def _stage_execution(execution: PipelineExecution, stage: str) -> dict[str, Any]:
-    status = execution.stage_status(stage) or "InProgress"
-    if execution.status == "Stopping" and status == "InProgress":
-        status = "Stopping"
-    return {"pipelineExecutionId": execution.execution_id, "status": status, "type": "STANDARD"}
+    status = execution.stage_status(stage) or StageStatus.IN_PROGRESS
+    if execution.status == ExecutionStatus.STOPPING and status == StageStatus.IN_PROGRESS:
+        status = StageStatus.STOPPING
+    return {"pipelineExecutionId": execution.execution_id, "status": status, "type": STANDARD}
 
 
 def action_execution_state(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -58,7 +63,7 @@ def action_execution_state(run: Mapping[str, Any]) -> dict[str, Any]:
     }
     if run["summary"]:
         latest["summary"] = run["summary"]
-    if run["token"] and run["status"] == "InProgress":
+    if run["token"] and run["status"] == ActionStatus.IN_PROGRESS:
         latest["token"] = run["token"]
     if run["updated_by"]:
         latest["lastUpdatedBy"] = run["updated_by"]
@@ -74,65 +79,73 @@ def action_execution_state(run: Mapping[str, Any]) -> dict[str, Any]:
     return latest
 
 
+def _transition_state(transition: Mapping[str, Any]) -> dict[str, Any]:
+    state: dict[str, Any] = {"enabled": transition.get("enabled", True)}
+    if transition:
+        state["lastChangedBy"] = transition["by"]
+        state["lastChangedAt"] = epoch(transition["at"])
+        if transition.get("reason"):
+            state["disabledReason"] = transition["reason"]
+    return state
+
+
+def _action_state(execution: PipelineExecution | None, stage: str, action: str) -> dict[str, Any]:
+    state: dict[str, Any] = {"actionName": action}
+    run = execution.latest_run(stage, action) if execution else None
+    if run is not None:
+        state["latestExecution"] = action_execution_state(run)
+        if run["revision"]:
+            state["currentRevision"] = {
+                "revisionId": run["revision"]["revisionId"],
+                "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
+                "created": epoch(run["revision"].get("created")),
+            }
+    return state
+
+
+def _stage_state(
+    pipeline: Pipeline, stage: StageDeclaration, latest: PipelineExecution | None
+) -> dict[str, Any]:
+    """One stageStates[] item: transition, who waits at it, who is (or was last) inside."""
+    state: dict[str, Any] = {
+        "stageName": stage.name,
+        "inboundTransitionState": _transition_state(pipeline.transitions.get(stage.name, {})),
+    }
+    waiting = [
+        {"pipelineExecutionId": e, "status": ExecutionStatus.IN_PROGRESS, "type": STANDARD}
+        for e in pipeline.gate(stage.name)["waiting"]
+    ]
+    if waiting:
+        state["inboundExecution"] = waiting[-1]
+        state["inboundExecutions"] = waiting
+    if latest is not None:
+        state["latestExecution"] = _stage_execution(latest, stage.name)
+        stage_run: Mapping[str, Any] = latest.stages.get(stage.name, {})
+        if stage_run.get("retry_trigger"):
+            state["retryStageMetadata"] = {
+                "autoStageRetryAttempt": stage_run["auto_retries"],
+                "manualStageRetryAttempt": stage_run["manual_retries"],
+                "latestRetryTrigger": stage_run["retry_trigger"],
+            }
+    state["actionStates"] = [_action_state(latest, stage.name, a.name) for a in stage.actions]
+    return state
+
+
 def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
     """GetPipelineState: per stage its transition, who waits, who is (or was last) inside."""
-    parallel = pipeline.execution_mode == "PARALLEL"
+    parallel = pipeline.execution_mode == ExecutionMode.PARALLEL
     recent: list[PipelineExecution] = []
     if parallel:
         recent = [load(e) for e in reversed(pipeline.executions[-PARALLEL_LOOKBACK:])]
     stage_states = []
     for stage in pipeline.declaration().stages:
-        gate = pipeline.gate(stage.name)
-        latest_execution: PipelineExecution | None = None
+        # PARALLEL executions pass each other: the newest that reached the stage is shown.
+        latest: PipelineExecution | None = None
         if parallel:
-            latest_execution = next((e for e in recent if e.stage_status(stage.name)), None)
-        elif gate["latest"]:
-            latest_execution = load(gate["latest"])
-        transition: Mapping[str, Any] = pipeline.transitions.get(stage.name, {})
-        state: dict[str, Any] = {
-            "stageName": stage.name,
-            "inboundTransitionState": {"enabled": transition.get("enabled", True)},
-        }
-        if transition:
-            state["inboundTransitionState"].update(
-                {
-                    "lastChangedBy": transition["by"],
-                    "lastChangedAt": epoch(transition["at"]),
-                }
-            )
-            if transition.get("reason"):
-                state["inboundTransitionState"]["disabledReason"] = transition["reason"]
-        waiting = [
-            {"pipelineExecutionId": e, "status": "InProgress", "type": "STANDARD"}
-            for e in gate["waiting"]
-        ]
-        if waiting:
-            state["inboundExecution"] = waiting[-1]
-            state["inboundExecutions"] = waiting
-        if latest_execution is not None:
-            state["latestExecution"] = _stage_execution(latest_execution, stage.name)
-            stage_run: Mapping[str, Any] = latest_execution.stages.get(stage.name, {})
-            if stage_run.get("retry_trigger"):
-                state["retryStageMetadata"] = {
-                    "autoStageRetryAttempt": stage_run["auto_retries"],
-                    "manualStageRetryAttempt": stage_run["manual_retries"],
-                    "latestRetryTrigger": stage_run["retry_trigger"],
-                }
-        action_states = []
-        for action in stage.actions:
-            action_state: dict[str, Any] = {"actionName": action.name}
-            run = latest_execution.latest_run(stage.name, action.name) if latest_execution else None
-            if run is not None:
-                action_state["latestExecution"] = action_execution_state(run)
-                if run["revision"]:
-                    action_state["currentRevision"] = {
-                        "revisionId": run["revision"]["revisionId"],
-                        "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
-                        "created": epoch(run["revision"].get("created")),
-                    }
-            action_states.append(action_state)
-        state["actionStates"] = action_states
-        stage_states.append(state)
+            latest = next((e for e in recent if e.stage_status(stage.name)), None)
+        elif occupant := pipeline.gate(stage.name)["latest"]:
+            latest = load(occupant)
+        stage_states.append(_stage_state(pipeline, stage, latest))
     return {
         "pipelineName": pipeline.name,
         "pipelineVersion": pipeline.pipeline_version,
@@ -165,7 +178,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         ],
         "trigger": dict(execution.trigger),
         "executionMode": execution.execution_mode,
-        "executionType": "STANDARD",
+        "executionType": STANDARD,
         "startTime": epoch(execution.started_at),
         "lastUpdateTime": epoch(execution.modified_on),
     }
@@ -225,7 +238,7 @@ def execution_summary(execution: PipelineExecution) -> dict[str, Any]:
         ],
         "trigger": dict(execution.trigger),
         "executionMode": execution.execution_mode,
-        "executionType": "STANDARD",
+        "executionType": STANDARD,
     }
     if execution.status_summary:
         summary["statusSummary"] = execution.status_summary
@@ -278,7 +291,3 @@ def action_execution_details(execution: PipelineExecution) -> list[dict[str, Any
         )
     details.sort(key=lambda d: (d["startTime"], d["actionExecutionId"]), reverse=True)
     return details
-
-
-def is_current(execution: PipelineExecution, stage: str, action: str, aeid: str) -> bool:
-    return execution.latest.get(action_key(stage, action)) == aeid

@@ -19,45 +19,47 @@ def _actions(stage: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {action["name"]: action for action in stage.get("actions", [])}
 
 
+def _field_changes(
+    prefix: str, old: dict[str, Any], new: dict[str, Any], skip: set[str], *, sort: bool = False
+) -> list[str]:
+    """'<prefix><key>: old -> new' for each key whose value differs, keys sorted."""
+    return [
+        f"{prefix}{key}: {json.dumps(old.get(key), sort_keys=sort)}"
+        f" -> {json.dumps(new.get(key), sort_keys=sort)}"
+        for key in sorted((set(old) | set(new)) - skip)
+        if old.get(key) != new.get(key)
+    ]
+
+
+def _action_changes(stage: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    before, after = _actions(old), _actions(new)
+    found = [f"action {stage}/{name} removed" for name in before if name not in after]
+    for name in after:
+        if name not in before:
+            found.append(f"action {stage}/{name} added")
+        else:
+            found.extend(
+                _field_changes(
+                    f"action {stage}/{name} ", before[name], after[name], set(), sort=True
+                )
+            )
+    return found
+
+
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """One sentence per change: pipeline settings, stages, actions and their fields."""
-    found: list[str] = []
-    for key in sorted((set(old) | set(new)) - IGNORED - {"stages"}):
-        if old.get(key) != new.get(key):
-            found.append(f"{key}: {json.dumps(old.get(key))} -> {json.dumps(new.get(key))}")
+    found = _field_changes("", old, new, IGNORED | {"stages"})
     before, after = _stages(old), _stages(new)
     old_order = [name for name in before if name in after]
     new_order = [name for name in after if name in before]
-    for name in before:
-        if name not in after:
-            found.append(f"stage {name} removed")
-    for name in after:
-        if name not in before:
-            found.append(f"stage {name} added")
+    found.extend(f"stage {name} removed" for name in before if name not in after)
+    found.extend(f"stage {name} added" for name in after if name not in before)
     if old_order != new_order:
         found.append(f"stages reordered: {', '.join(old_order)} -> {', '.join(new_order)}")
     for name in new_order:
         a, b = before[name], after[name]
-        for key in sorted((set(a) | set(b)) - {"actions", "name"}):
-            if a.get(key) != b.get(key):
-                found.append(
-                    f"stage {name} {key}: {json.dumps(a.get(key))} -> {json.dumps(b.get(key))}"
-                )
-        old_actions, new_actions = _actions(a), _actions(b)
-        for action in old_actions:
-            if action not in new_actions:
-                found.append(f"action {name}/{action} removed")
-        for action in new_actions:
-            if action not in old_actions:
-                found.append(f"action {name}/{action} added")
-                continue
-            x, y = old_actions[action], new_actions[action]
-            for key in sorted(set(x) | set(y)):
-                if x.get(key) != y.get(key):
-                    found.append(
-                        f"action {name}/{action} {key}: {json.dumps(x.get(key), sort_keys=True)}"
-                        f" -> {json.dumps(y.get(key), sort_keys=True)}"
-                    )
+        found.extend(_field_changes(f"stage {name} ", a, b, {"actions", "name"}))
+        found.extend(_action_changes(name, a, b))
     return found
 
 

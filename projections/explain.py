@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import ActionStatus, ExecutionStatus
 
 Loader = Callable[[str], PipelineExecution]
 
@@ -46,6 +47,56 @@ def revision_phrase(execution: PipelineExecution) -> str:
     return ", ".join(parts)
 
 
+def _superseded(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    other = load(outcome["superseded_by"])
+    return (
+        f"superseded at {outcome['stage']} by {other.execution_id[:8]}… carrying "
+        f"{revision_phrase(other)} at {at(outcome['at'])}: while it waited to enter "
+        f"{outcome['stage']}, a newer execution arrived and took its place."
+    )
+
+
+def _cancelled(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    return f"cancelled at {at(outcome['at'])} by {outcome.get('by')}: {outcome.get('reason')}" + (
+        f" (it was in {outcome['stage']})." if outcome.get("stage") else "."
+    )
+
+
+def _stopped(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    how = "while waiting to enter" if outcome.get("while_waiting") else "in"
+    reason = outcome.get("reason")
+    return (
+        f"stopped {how} {outcome.get('stage')} at {at(outcome['at'])} by "
+        f"{outcome.get('by') or 'conveyor'}" + (f": '{reason}'." if reason else ".")
+    )
+
+
+def _failed(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    error = outcome.get("error") or {}
+    return (
+        f"failed at {outcome.get('stage')} at {at(outcome['at'])}: action "
+        f"{error.get('action')} ended with {error.get('code')}: {error.get('message')}."
+    )
+
+
+def _stopping(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    stop: Mapping[str, Any] = execution.stop or {}
+    how = "abandoning" if stop.get("abandon") else "letting running actions finish"
+    return f"stopping ({how}) since {at(stop['at'])}, requested by {stop.get('by')}" + (
+        f": '{stop['reason']}'." if stop.get("reason") else "."
+    )
+
+
+# The sentence that says why an execution in this status ended (or is ending) that way.
+_OUTCOMES: dict[str, Callable[[PipelineExecution, Mapping[str, Any], Loader], str]] = {
+    ExecutionStatus.SUPERSEDED: _superseded,
+    ExecutionStatus.CANCELLED: _cancelled,
+    ExecutionStatus.STOPPED: _stopped,
+    ExecutionStatus.FAILED: _failed,
+    ExecutionStatus.STOPPING: _stopping,
+}
+
+
 def explain(
     execution: PipelineExecution, pipeline: Pipeline | None, load: Loader, now: datetime
 ) -> list[str]:
@@ -57,43 +108,19 @@ def explain(
         f"started {at(execution.started_at)} by {execution.started_by} (trigger "
         f"{execution.trigger['triggerType']}), carrying {revision_phrase(execution)}.",
     ]
-    outcome: Mapping[str, Any] = execution.outcome or {}
-    status = execution.status
-    if status == "Superseded":
-        other = load(outcome["superseded_by"])
-        facts.append(
-            f"superseded at {outcome['stage']} by {other.execution_id[:8]}… carrying "
-            f"{revision_phrase(other)} at {at(outcome['at'])}: while it waited to enter "
-            f"{outcome['stage']}, a newer execution arrived and took its place."
-        )
-    elif status == "Cancelled":
-        facts.append(
-            f"cancelled at {at(outcome['at'])} by {outcome.get('by')}: {outcome.get('reason')}"
-            + (f" (it was in {outcome['stage']})." if outcome.get("stage") else ".")
-        )
-    elif status == "Stopped":
-        where = outcome.get("stage")
-        how = "while waiting to enter" if outcome.get("while_waiting") else "in"
-        reason = outcome.get("reason")
-        facts.append(
-            f"stopped {how} {where} at {at(outcome['at'])} by {outcome.get('by') or 'conveyor'}"
-            + (f": '{reason}'." if reason else ".")
-        )
-    elif status == "Failed":
-        error = outcome.get("error") or {}
-        facts.append(
-            f"failed at {outcome.get('stage')} at {at(outcome['at'])}: action "
-            f"{error.get('action')} ended with {error.get('code')}: {error.get('message')}."
-        )
-    elif status == "Stopping":
-        stop: Mapping[str, Any] = execution.stop or {}
-        facts.append(
-            f"stopping ({'abandoning' if stop.get('abandon') else 'letting running actions finish'}"
-            f") since {at(stop['at'])}, requested by {stop.get('by')}"
-            + (f": '{stop['reason']}'." if stop.get("reason") else ".")
-        )
+    outcome = _OUTCOMES.get(execution.status)
+    if outcome is not None:
+        facts.append(outcome(execution, execution.outcome or {}, load))
     if execution.waiting:
         facts.append(_waiting(execution, pipeline, load, now))
+    facts.extend(_running(execution, now))
+    facts.extend(_retries(execution))
+    facts.extend(_answers(execution))
+    return facts
+
+
+def _running(execution: PipelineExecution, now: datetime) -> list[str]:
+    facts = []
     for run in execution.in_progress_runs():
         if run["token"]:
             facts.append(
@@ -106,10 +133,15 @@ def explain(
                 f"running {run['stage']}/{run['action']} (attempt {run['attempt']}) since "
                 f"{ago(run['started_at'], now)}."
             )
-    facts.extend(_retries(execution))
+    return facts
+
+
+def _answers(execution: PipelineExecution) -> list[str]:
+    """Approvals people answered."""
+    facts = []
     for run in execution.actions.values():
-        if run["updated_by"] and run["status"] in ("Succeeded", "Failed"):
-            verb = "approved" if run["status"] == "Succeeded" else "rejected"
+        if run["updated_by"] and run["status"] in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+            verb = "approved" if run["status"] == ActionStatus.SUCCEEDED else "rejected"
             facts.append(
                 f"{run['stage']}/{run['action']} {verb} by {run['updated_by']} at "
                 f"{at(run['ended_at'])}" + (f": '{run['summary']}'." if run["summary"] else ".")

@@ -11,13 +11,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.errors import PipelineExecutionNotFoundException, ValidationException
+from domain.errors import ValidationException
 from domain.execution import PipelineExecution
+from domain.vocabulary import StageStatus
 from projections.codepipeline import (
     action_execution_details,
     execution_document,
     execution_summary,
 )
+from projections.events import ExecutionStarted
 from projections.runtime import (
     Positioned,
     Replica,
@@ -105,25 +107,20 @@ class HistoryView:
         self.retention_months = retention_months
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
+        if not batch:
+            return
         dirty: dict[str, PipelineExecution] = {}
         # Executions that start in this batch have no rows yet: nothing to delete first.
         fresh: set[str] = set()
-        newest = None
         for item in batch:
             aggregate = item.aggregate
             if isinstance(aggregate, PipelineExecution):
                 dirty[item.key] = aggregate
-                if item.kind == "ExecutionStarted":
+                if item.kind is ExecutionStarted:
                     fresh.add(item.key)
-            if newest is None or item.at_us > newest:
-                newest = item.at_us
-        if newest is None:
-            return
-        newest_us = self._newest(conn, newest)
+        newest_us = self._newest(conn, max(item.at_us for item in batch))
         cutoff = micros(months_before(from_micros(newest_us), self.retention_months))
-        executions: list[dict[str, Any]] = []
-        stages: list[dict[str, Any]] = []
-        actions: list[dict[str, Any]] = []
+        rows = _Rows()
         older: list[str] = []
         for execution_id, execution in dirty.items():
             start_us = micros(execution.started_at)
@@ -131,44 +128,12 @@ class HistoryView:
                 continue
             if execution_id not in fresh:
                 older.append(execution_id)
-            pipeline_name = execution.pipeline_name
-            executions.append(
-                {
-                    "execution_id": execution_id,
-                    "pipeline_id": execution.pipeline_id,
-                    "pipeline_name": pipeline_name,
-                    "start_us": start_us,
-                    "status": execution.status,
-                    "summary": dumps(execution_summary(execution)),
-                    "document": dumps(execution_document(execution)),
-                }
-            )
-            stages.extend(
-                {"execution_id": execution_id, "stage": stage}
-                for stage, run in execution.stages.items()
-                if run["status"] == "Succeeded"
-            )
-            runs = execution.actions
-            for detail in action_execution_details(execution):
-                aeid = detail["actionExecutionId"]
-                actions.append(
-                    {
-                        "action_execution_id": aeid,
-                        "execution_id": execution_id,
-                        "pipeline_name": pipeline_name,
-                        "execution_start_us": start_us,
-                        "start_us": micros(runs[aeid]["started_at"]),
-                        "status": detail["status"],
-                        "detail": dumps(detail),
-                    }
-                )
+            rows.add(execution_id, execution, start_us)
         if older:
             delete_by(conn, succeeded_table, "execution_id", older)
             delete_by(conn, actions_table, "execution_id", older)
             delete_by(conn, executions_table, "execution_id", older)
-        insert_rows(conn, executions_table, executions)
-        insert_rows(conn, succeeded_table, stages)
-        insert_rows(conn, actions_table, actions)
+        rows.write(conn)
         self._prune(conn, cutoff)
 
     def _newest(self, conn: Connection, candidate: int) -> int:
@@ -197,6 +162,53 @@ class HistoryView:
         conn.execute(succeeded_table.delete().where(succeeded_table.c.execution_id.in_(old)))
         conn.execute(actions_table.delete().where(actions_table.c.execution_start_us < cutoff))
         conn.execute(executions_table.delete().where(executions_table.c.start_us < cutoff))
+
+
+class _Rows:
+    """The history rows of the executions a batch changed."""
+
+    def __init__(self) -> None:
+        self.executions: list[dict[str, Any]] = []
+        self.stages: list[dict[str, Any]] = []
+        self.actions: list[dict[str, Any]] = []
+
+    def add(self, execution_id: str, execution: PipelineExecution, start_us: int) -> None:
+        pipeline_name = execution.pipeline_name
+        self.executions.append(
+            {
+                "execution_id": execution_id,
+                "pipeline_id": execution.pipeline_id,
+                "pipeline_name": pipeline_name,
+                "start_us": start_us,
+                "status": execution.status,
+                "summary": dumps(execution_summary(execution)),
+                "document": dumps(execution_document(execution)),
+            }
+        )
+        self.stages.extend(
+            {"execution_id": execution_id, "stage": stage}
+            for stage, run in execution.stages.items()
+            if run["status"] == StageStatus.SUCCEEDED
+        )
+        runs = execution.actions
+        for detail in action_execution_details(execution):
+            aeid = detail["actionExecutionId"]
+            self.actions.append(
+                {
+                    "action_execution_id": aeid,
+                    "execution_id": execution_id,
+                    "pipeline_name": pipeline_name,
+                    "execution_start_us": start_us,
+                    "start_us": micros(runs[aeid]["started_at"]),
+                    "status": detail["status"],
+                    "detail": dumps(detail),
+                }
+            )
+
+    def write(self, conn: Connection) -> None:
+        insert_rows(conn, executions_table, self.executions)
+        insert_rows(conn, succeeded_table, self.stages)
+        insert_rows(conn, actions_table, self.actions)
 
 
 # ----- queries ------------------------------------------------------------------------------
@@ -284,21 +296,6 @@ def list_executions(
         max_results,
         next_token,
     )
-
-
-def get_execution(conn: Connection, execution_id: str) -> dict[str, Any]:
-    """GetPipelineExecution (with Conveyor's stage detail) from the view."""
-    row = conn.execute(
-        sa.select(executions_table.c.document).where(
-            executions_table.c.execution_id == execution_id
-        )
-    ).first()
-    if row is None:
-        raise PipelineExecutionNotFoundException(
-            f"no pipeline execution with id '{execution_id}' in the history view"
-        )
-    document: dict[str, Any] = json.loads(row.document)
-    return document
 
 
 def list_action_executions(

@@ -14,6 +14,8 @@ from domain.errors import PipelineExecutionNotFoundException, PipelineNotFoundEx
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.registry import REGISTRY_ID
+from domain.vocabulary import Cause, RetryTrigger
+from projections import events as ev
 from projections.codepipeline import pipeline_state
 
 Events = Any  # eventsourcing's EventStore: .get(originator_id) -> iterator of domain events
@@ -69,180 +71,249 @@ def _seconds(start: datetime, end: datetime) -> float:
     return round((end - start).total_seconds(), 3)
 
 
-def timeline(store: Events, execution_id: str) -> list[dict[str, Any]]:
-    """Every step of an execution from its events: what happened, when, how long it took."""
+def _execution_events(store: Events, execution_id: str) -> list[Any]:
+    """The execution's events; refused when the id is not an execution's."""
     try:
-        events = events_until(store, execution_id, None)
+        found = events_until(store, execution_id, None)
     except ValueError:
-        events = []
-    if not events or type(events[0]).__name__ != "ExecutionStarted":
+        found = []
+    if not found or type(found[0]) is not ev.ExecutionStarted:
         raise PipelineExecutionNotFoundException(f"no pipeline execution with id '{execution_id}'")
-    started = events[0].timestamp
-    pipeline_events = events_until(store, events[0].pipeline_id, None)
-    revisions = [
-        e
-        for e in pipeline_events
-        if type(e).__name__ == "RevisionDetected" and e.execution_id == execution_id
-    ]
-    runs: dict[str, Any] = {}
-    steps: list[dict[str, Any]] = []
+    return found
 
-    def step(at: datetime, what: str, text: str, **extra: Any) -> None:
-        steps.append(
-            {"at": at.isoformat(), "offset": _seconds(started, at), "event": what, "text": text}
+
+class _Timeline:
+    """The steps of one execution's timeline, written one event at a time."""
+
+    def __init__(self, started: datetime) -> None:
+        self.started = started
+        self.runs: dict[str, Any] = {}
+        self.steps: list[dict[str, Any]] = []
+
+    def step(self, at: datetime, kind: type, text: str, **extra: Any) -> None:
+        self.steps.append(
+            {
+                "at": at.isoformat(),
+                "offset": _seconds(self.started, at),
+                "event": ev.name_of(kind),
+                "text": text,
+            }
             | {k: v for k, v in extra.items() if v is not None}
         )
 
+    def add(self, at: datetime, event: Any) -> None:
+        kind = type(event)
+        write = _STEPS.get(kind)
+        if write is None:
+            self.step(at, kind, ev.name_of(kind))
+        else:
+            write(self, at, event)
+
+    def started_execution(self, at: datetime, event: Any) -> None:
+        trigger = event.trigger
+        self.step(
+            at,
+            type(event),
+            f"started by {event.by} (trigger {trigger['triggerType']}) on version "
+            f"{event.pipeline_version}, {event.execution_mode} mode",
+            by=event.by,
+        )
+
+    def revision(self, at: datetime, event: Any) -> None:
+        fresh = "a new revision" if event.new else "a revision seen before"
+        self.step(at, type(event), f"{event.action} carried {fresh}: {event.revision_id}")
+
+    def held(self, at: datetime, event: Any) -> None:
+        holder = f" (held by {event.holder})" if event.holder else ""
+        self.step(
+            at,
+            type(event),
+            f"waiting to enter {event.stage}: {event.reason}{holder}",
+            stage=event.stage,
+            reason=event.reason,
+        )
+
+    def action_started(self, at: datetime, event: Any) -> None:
+        self.runs[event.action_execution_id] = event
+        self.step(
+            at,
+            type(event),
+            f"{event.stage}/{event.action} attempt {event.attempt} started",
+            stage=event.stage,
+            action=event.action,
+            attempt=event.attempt,
+        )
+
+    def approval_requested(self, at: datetime, event: Any) -> None:
+        begun = self.runs[event.action_execution_id]
+        self.step(
+            at,
+            type(event),
+            f"{begun.stage}/{begun.action} waits for approval until {event.expires_at.isoformat()}",
+            token=event.token,
+        )
+
+    def action_ended(self, at: datetime, event: Any) -> None:
+        kind = type(event)
+        begun = self.runs[event.action_execution_id]
+        took = _seconds(begun.timestamp, at)
+        result = _RESULTS[kind]
+        text = f"{begun.stage}/{begun.action} attempt {begun.attempt} {result} after {took}s"
+        by = getattr(event, "by", None)
+        if by:
+            text += f" by {by}"
+        comment = getattr(event, "summary", None) or getattr(event, "reason", None)
+        if kind is ev.ActionFailed:
+            comment = f"{event.error_code}: {event.error_message}"
+        if comment:
+            text += f": {comment}"
+        self.step(
+            at,
+            kind,
+            text,
+            stage=begun.stage,
+            action=begun.action,
+            attempt=begun.attempt,
+            seconds=took,
+            result=result,
+            by=by,
+        )
+
+    def stage_ended(self, at: datetime, event: Any) -> None:
+        result = "succeeded" if type(event) is ev.StageSucceeded else "failed"
+        self.step(at, type(event), f"stage {event.stage} {result}", stage=event.stage)
+
+    def stage_retried(self, at: datetime, event: Any) -> None:
+        self.step(
+            at,
+            type(event),
+            f"stage {event.stage} retried by {event.by} ({event.retry_mode}, {event.trigger})",
+            by=event.by,
+        )
+
+    def succeeded(self, at: datetime, event: Any) -> None:
+        self.step(at, type(event), f"execution succeeded after {_seconds(self.started, at)}s")
+
+
+_RESULTS: dict[type, str] = {
+    ev.ActionSucceeded: "succeeded",
+    ev.ActionFailed: "failed",
+    ev.ActionAbandoned: "abandoned",
+    ev.ApprovalGranted: "approved",
+    ev.ApprovalRejected: "rejected",
+}
+
+_Step = Callable[[_Timeline, datetime, Any], None]
+# How each event class reads in a timeline; any other event is shown by its name.
+_STEPS: dict[type, _Step] = {
+    ev.ExecutionStarted: _Timeline.started_execution,
+    ev.RevisionDetected: _Timeline.revision,
+    ev.StageEntered: lambda t, at, e: t.step(at, type(e), f"entered {e.stage}", stage=e.stage),
+    ev.ExecutionHeld: _Timeline.held,
+    ev.ActionStarted: _Timeline.action_started,
+    ev.ApprovalRequested: _Timeline.approval_requested,
+    **dict.fromkeys(_RESULTS, _Timeline.action_ended),
+    ev.StageSucceeded: _Timeline.stage_ended,
+    ev.StageFailed: _Timeline.stage_ended,
+    ev.StageRetried: _Timeline.stage_retried,
+    ev.ExecutionSucceeded: _Timeline.succeeded,
+    ev.ExecutionFailed: lambda t, at, e: t.step(
+        at, type(e), f"execution failed in {e.stage}: {e.summary}"
+    ),
+    ev.ExecutionStopRequested: lambda t, at, e: t.step(
+        at, type(e), f"stop requested by {e.by}: {e.reason}", by=e.by
+    ),
+    ev.ExecutionStopped: lambda t, at, e: t.step(
+        at, type(e), f"execution stopped: {e.reason}", by=e.by
+    ),
+    ev.ExecutionSuperseded: lambda t, at, e: t.step(
+        at, type(e), f"superseded at {e.stage} by {e.superseded_by}"
+    ),
+    ev.ExecutionCancelled: lambda t, at, e: t.step(
+        at, type(e), f"cancelled by {e.by}: {e.reason}", by=e.by
+    ),
+}
+
+
+def timeline(store: Events, execution_id: str) -> list[dict[str, Any]]:
+    """Every step of an execution from its events: what happened, when, how long it took."""
+    own = _execution_events(store, execution_id)
+    revisions = [
+        e
+        for e in events_until(store, own[0].pipeline_id, None)
+        if type(e) is ev.RevisionDetected and e.execution_id == execution_id
+    ]
+    # At one instant the execution's own events come before its pipeline's revisions.
     merged = sorted(
-        [(e.timestamp, 0, i, e) for i, e in enumerate(events)]
+        [(e.timestamp, 0, i, e) for i, e in enumerate(own)]
         + [(e.timestamp, 1, i, e) for i, e in enumerate(revisions)],
         key=lambda item: (item[0], item[1], item[2]),
     )
+    steps = _Timeline(own[0].timestamp)
     for at, _, _, event in merged:
-        kind = type(event).__name__
-        match kind:
-            case "ExecutionStarted":
-                trigger = event.trigger
-                step(
-                    at,
-                    kind,
-                    f"started by {event.by} (trigger {trigger['triggerType']}) on version "
-                    f"{event.pipeline_version}, {event.execution_mode} mode",
-                    by=event.by,
-                )
-            case "RevisionDetected":
-                fresh = "a new revision" if event.new else "a revision seen before"
-                step(at, kind, f"{event.action} carried {fresh}: {event.revision_id}")
-            case "StageEntered":
-                step(at, kind, f"entered {event.stage}", stage=event.stage)
-            case "ExecutionHeld":
-                holder = f" (held by {event.holder})" if event.holder else ""
-                step(
-                    at,
-                    kind,
-                    f"waiting to enter {event.stage}: {event.reason}{holder}",
-                    stage=event.stage,
-                    reason=event.reason,
-                )
-            case "ActionStarted":
-                runs[event.action_execution_id] = event
-                step(
-                    at,
-                    kind,
-                    f"{event.stage}/{event.action} attempt {event.attempt} started",
-                    stage=event.stage,
-                    action=event.action,
-                    attempt=event.attempt,
-                )
-            case "ApprovalRequested":
-                begun = runs[event.action_execution_id]
-                step(
-                    at,
-                    kind,
-                    f"{begun.stage}/{begun.action} waits for approval until "
-                    f"{event.expires_at.isoformat()}",
-                    token=event.token,
-                )
-            case (
-                "ActionSucceeded"
-                | "ActionFailed"
-                | "ActionAbandoned"
-                | "ApprovalGranted"
-                | "ApprovalRejected"
-            ):
-                begun = runs[event.action_execution_id]
-                took = _seconds(begun.timestamp, at)
-                result = {
-                    "ActionSucceeded": "succeeded",
-                    "ActionFailed": "failed",
-                    "ActionAbandoned": "abandoned",
-                    "ApprovalGranted": "approved",
-                    "ApprovalRejected": "rejected",
-                }[kind]
-                text = (
-                    f"{begun.stage}/{begun.action} attempt {begun.attempt} {result} after {took}s"
-                )
-                by = getattr(event, "by", None)
-                if by:
-                    text += f" by {by}"
-                comment = getattr(event, "summary", None) or getattr(event, "reason", None)
-                if kind == "ActionFailed":
-                    comment = f"{event.error_code}: {event.error_message}"
-                if comment:
-                    text += f": {comment}"
-                step(
-                    at,
-                    kind,
-                    text,
-                    stage=begun.stage,
-                    action=begun.action,
-                    attempt=begun.attempt,
-                    seconds=took,
-                    result=result,
-                    by=by,
-                )
-            case "StageSucceeded" | "StageFailed":
-                step(at, kind, f"stage {event.stage} {kind[5:].lower()}", stage=event.stage)
-            case "StageRetried":
-                step(
-                    at,
-                    kind,
-                    f"stage {event.stage} retried by {event.by} ({event.retry_mode}, "
-                    f"{event.trigger})",
-                    by=event.by,
-                )
-            case "ExecutionSucceeded":
-                step(at, kind, f"execution succeeded after {_seconds(started, at)}s")
-            case "ExecutionFailed":
-                step(at, kind, f"execution failed in {event.stage}: {event.summary}")
-            case "ExecutionStopRequested":
-                step(at, kind, f"stop requested by {event.by}: {event.reason}", by=event.by)
-            case "ExecutionStopped":
-                step(at, kind, f"execution stopped: {event.reason}", by=event.by)
-            case "ExecutionSuperseded":
-                step(at, kind, f"superseded at {event.stage} by {event.superseded_by}")
-            case "ExecutionCancelled":
-                step(at, kind, f"cancelled by {event.by}: {event.reason}", by=event.by)
-            case _:
-                step(at, kind, kind)
-    return steps
+        steps.add(at, event)
+    return steps.steps
 
 
 # ----- re-deriving the planner's decisions --------------------------------------------------
 
-# Execution events only the planner produces (the rest are news from commands and providers).
-DECISION_EVENTS = {
-    "StageEntered",
-    "ExecutionHeld",
-    "ActionStarted",
-    "StageSucceeded",
-    "StageFailed",
-    "ExecutionSucceeded",
-    "ExecutionFailed",
-    "ExecutionSuperseded",
-}
-GATE_EVENTS = {
-    "StageLocked",
-    "StageUnlocked",
-    "ExecutionQueued",
-    "ExecutionDequeued",
-    "ExecutionDeactivated",
+Rule = Callable[[Any], bool]
+
+
+def _always(_: Any) -> bool:
+    return True
+
+
+def _caused_by(*causes: Cause, legacy: Rule) -> Rule:
+    """A decision when the event's cause is one of these; events without a cause use `legacy`."""
+    kinds = frozenset(causes)
+
+    def rule(event: Any) -> bool:
+        cause = getattr(event, "cause", None)
+        if cause is not None:
+            return cause["kind"] in kinds
+        return legacy(event)
+
+    return rule
+
+
+# Which execution and gate events only the planner produces (the rest are news from commands and
+# providers): one rule per event class; a class missing here is news.
+DECISION_RULES: dict[type, Rule] = {
+    ev.StageEntered: _always,
+    ev.ExecutionHeld: _always,
+    ev.ActionStarted: _always,
+    ev.ApprovalRequested: _always,
+    ev.StageSucceeded: _always,
+    ev.StageFailed: _always,
+    ev.ExecutionSucceeded: _always,
+    ev.ExecutionFailed: _always,
+    ev.ExecutionSuperseded: _always,
+    ev.StageLocked: _always,
+    ev.StageUnlocked: _always,
+    ev.ExecutionQueued: _always,
+    ev.ExecutionDequeued: _always,
+    ev.ExecutionDeactivated: _always,
+    ev.ActionFailed: _caused_by(
+        Cause.TIMED_OUT,
+        Cause.CONFIGURATION_ERROR,
+        legacy=lambda e: e.error_code in (Cause.TIMED_OUT, Cause.CONFIGURATION_ERROR),
+    ),
+    ev.ActionAbandoned: _caused_by(
+        Cause.STOP_REQUESTED,
+        legacy=lambda e: str(e.reason).startswith("abandoned: stop requested"),
+    ),
+    ev.ExecutionStopped: _caused_by(
+        Cause.STOPPED_BY_REQUEST,
+        legacy=lambda e: "disabled for more than 30 days" not in str(e.reason),
+    ),
+    ev.StageRetried: lambda e: e.trigger == RetryTrigger.AUTOMATED,
 }
 
 
 def _is_decision(event: Any) -> bool:
-    kind = type(event).__name__
-    if kind in DECISION_EVENTS or kind in GATE_EVENTS:
-        return True
-    if kind == "ActionFailed":
-        return bool(event.error_code in ("TimedOut", "ConfigurationError"))
-    if kind == "ActionAbandoned":
-        return bool(str(event.reason).startswith("abandoned: stop requested"))
-    if kind == "StageRetried":
-        return bool(event.trigger == "AutomatedStageRetry")
-    if kind == "ExecutionStopped":
-        return "disabled for more than 30 days" not in str(event.reason)
-    return kind == "ApprovalRequested"
+    rule = DECISION_RULES.get(type(event))
+    return rule is not None and rule(event)
 
 
 @dataclass
@@ -263,6 +334,7 @@ class DecisionCheck:
 
 
 def _describe(decision: planner.Decision) -> str:
+    # A planner decision (not an event) printed for people: its class name is only text here.
     fields = {k: v for k, v in vars(decision).items() if k != "execution_id"}
     text = ", ".join(f"{k}={v}" for k, v in fields.items())
     return f"{type(decision).__name__}({decision.execution_id[:8]}{', ' + text if text else ''})"
@@ -274,10 +346,7 @@ class _Replayer:
         self.executions: dict[str, PipelineExecution] = {}
 
     def apply(self, event: Any) -> None:
-        if (
-            type(event).__name__ == "ExecutionStarted"
-            or str(event.originator_id) in self.executions
-        ):
+        if type(event) is ev.ExecutionStarted or str(event.originator_id) in self.executions:
             key = str(event.originator_id)
             self.executions[key] = event.mutate(self.executions.get(key))
         else:
@@ -290,9 +359,7 @@ def family_events(log: Any, execution_id: str) -> list[tuple[int, Any]]:
     Reads the application log once (skipping other pipelines' events before mapping them), up to
     the execution's last event: positions order the commands that share an instant.
     """
-    own = events_until(log.events, execution_id, None)
-    if not own or type(own[0]).__name__ != "ExecutionStarted":
-        raise PipelineExecutionNotFoundException(f"no pipeline execution with id '{execution_id}'")
+    own = _execution_events(log.events, execution_id)
     pipeline = fold(events_until(log.events, own[0].pipeline_id, None))
     family = {str(pipeline.id), *pipeline.executions}
     # The execution's last transaction also recorded its siblings' events after its own.
@@ -335,7 +402,7 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
     stream: list[tuple[datetime, int, int, Any]] = []
     for position, event in events:
         key = str(event.originator_id)
-        if type(event).__name__ == "ExecutionStarted":
+        if type(event) is ev.ExecutionStarted:
             orders[key] = len(orders) + 1
         stream.append((event.timestamp, orders.get(key, 0), position, event))
     stream.sort(key=lambda item: (item[0], item[2]))
@@ -357,7 +424,7 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
         for _, order, position, event in group:
             queues.setdefault(order, deque()).append(event)
             positions[id(event)] = position
-        problem = _merge(replay, queues, at, check, positions)
+        problem = _Merge(replay, queues, positions, check).run(at)
         if problem:
             check.ok = False
             check.divergence = f"at {at.isoformat()}: {problem}"
@@ -365,113 +432,145 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
     return check
 
 
-def _expected(decision: planner.Decision, replay: _Replayer) -> list[Callable[[Any], bool]]:
-    """Predicates for the execution events the decision records, in order (first is required)."""
+Predicate = Callable[[Any], bool]
 
-    def kind(name: str, **fields: Any) -> Callable[[Any], bool]:
-        return lambda e: (
-            type(e).__name__ == name and all(getattr(e, k, None) == v for k, v in fields.items())
+
+def _kind(cls: type, **fields: Any) -> Predicate:
+    return lambda e: type(e) is cls and all(getattr(e, k, None) == v for k, v in fields.items())
+
+
+# The execution events each planner decision records, in order (the first is required).
+_IMPLIED: dict[type, Callable[[Any], list[Predicate]]] = {
+    planner.EnterStage: lambda d: [_kind(ev.StageEntered, stage=d.stage)],
+    planner.WaitAtStage: lambda d: [_kind(ev.ExecutionHeld, stage=d.stage, reason=d.reason)],
+    planner.Supersede: lambda d: [
+        _kind(ev.ExecutionSuperseded, stage=d.stage, superseded_by=d.by_execution_id)
+    ],
+    planner.StartAction: lambda d: [
+        _kind(ev.ActionStarted, stage=d.stage, action=d.action),
+        _kind(ev.ActionFailed, error_code=Cause.CONFIGURATION_ERROR),
+        _kind(ev.ApprovalRequested),
+    ],
+    planner.SucceedStage: lambda d: [_kind(ev.StageSucceeded, stage=d.stage)],
+    planner.SucceedExecution: lambda d: [_kind(ev.ExecutionSucceeded)],
+    planner.FailStage: lambda d: [
+        _kind(ev.StageFailed, stage=d.stage),
+        _kind(ev.ExecutionFailed, stage=d.stage),
+    ],
+    planner.TimeOutAction: lambda d: [
+        _kind(
+            ev.ActionFailed, action_execution_id=d.action_execution_id, error_code=Cause.TIMED_OUT
         )
-
-    match decision:
-        case planner.EnterStage(stage=stage):
-            return [kind("StageEntered", stage=stage)]
-        case planner.WaitAtStage(stage=stage, reason=reason):
-            return [kind("ExecutionHeld", stage=stage, reason=reason)]
-        case planner.Supersede(stage=stage, by_execution_id=by):
-            return [kind("ExecutionSuperseded", stage=stage, superseded_by=by)]
-        case planner.StartAction(stage=stage, action=action):
-            return [
-                kind("ActionStarted", stage=stage, action=action),
-                kind("ActionFailed", error_code="ConfigurationError"),
-                kind("ApprovalRequested"),
-            ]
-        case planner.SucceedStage(stage=stage):
-            return [kind("StageSucceeded", stage=stage)]
-        case planner.SucceedExecution():
-            return [kind("ExecutionSucceeded")]
-        case planner.FailStage(stage=stage):
-            return [kind("StageFailed", stage=stage), kind("ExecutionFailed", stage=stage)]
-        case planner.TimeOutAction(action_execution_id=aeid):
-            return [kind("ActionFailed", action_execution_id=aeid, error_code="TimedOut")]
-        case planner.AbandonAction(action_execution_id=aeid):
-            return [kind("ActionAbandoned", action_execution_id=aeid)]
-        case planner.StopExecution():
-            return [kind("ExecutionStopped")]
-        case planner.RetryStage(stage=stage):
-            return [kind("StageRetried", stage=stage, trigger="AutomatedStageRetry")]
-    return []
+    ],
+    planner.AbandonAction: lambda d: [
+        _kind(ev.ActionAbandoned, action_execution_id=d.action_execution_id)
+    ],
+    planner.StopExecution: lambda d: [_kind(ev.ExecutionStopped)],
+    planner.RetryStage: lambda d: [
+        _kind(ev.StageRetried, stage=d.stage, trigger=RetryTrigger.AUTOMATED)
+    ],
+}
 
 
-def _merge(
-    replay: _Replayer,
-    queues: dict[int, deque[Any]],
-    at: datetime,
-    check: DecisionCheck,
-    positions: dict[int, int],
-) -> str | None:
-    order_of = {str(q[0].originator_id): o for o, q in queues.items() if q}
+def _expected(decision: planner.Decision) -> list[Predicate]:
+    """Predicates for the execution events the decision records, in order (first is required)."""
+    implied = _IMPLIED.get(type(decision))
+    return implied(decision) if implied is not None else []
 
-    def news_at_pipeline_head(before: int) -> None:
+
+class _Merge:
+    """One instant of the log: per-aggregate queues merged as the planner directs."""
+
+    def __init__(
+        self,
+        replay: _Replayer,
+        queues: dict[int, deque[Any]],
+        positions: dict[int, int],
+        check: DecisionCheck,
+    ) -> None:
+        self.replay = replay
+        self.queues = queues
+        self.positions = positions
+        self.check = check
+        self.order_of = {str(q[0].originator_id): o for o, q in queues.items() if q}
+
+    def run(self, at: datetime) -> str | None:
+        """Empty every queue; the first point where planner and log disagree, if any."""
+        while any(self.queues.values()):
+            decision = self._decide(at)
+            if decision is not None and self._confirm(decision):
+                continue
+            if self._apply_news():
+                continue
+            heads = ", ".join(ev.name_of(type(q[0])) for q in self.queues.values() if q)
+            if decision is None:
+                return f"the log shows {heads} but the planner decides nothing"
+            return f"the planner decides {_describe(decision)} but the log shows {heads}"
+        return None
+
+    def _decide(self, at: datetime) -> planner.Decision | None:
+        pipeline = self.replay.pipeline
+        # An execution activated in the pipeline's queue is started by a later queue's head.
+        if pipeline is None or not all(e in self.replay.executions for e in pipeline.active):
+            return None
+        return planner.plan(pipeline, self.replay.executions, at)
+
+    def _confirm(self, decision: planner.Decision) -> bool:
+        """Apply the events the decision implies, if they are next in its execution's queue."""
+        queue = self.queues.get(self.order_of.get(decision.execution_id, -1))
+        predicates = _expected(decision)
+        if not (queue and predicates and predicates[0](queue[0])):
+            return False
+        replay = self.replay
+        # Gate events recorded before the execution's own (dequeue, lock) come first.
+        self._news_at_pipeline_head(self.positions[id(queue[0])])
+        _pre_gate(self.queues, decision, replay)
+        replay.apply(queue.popleft())
+        for follows in predicates[1:]:
+            if queue and follows(queue[0]):
+                replay.apply(queue.popleft())
+        _post_gate(self.queues, decision, replay)
+        self.check.decisions += 1
+        self.check.confirmed.append(_describe(decision))
+        return True
+
+    def _news_at_pipeline_head(self, before: int) -> None:
         # Only the pipeline's news recorded before the decision's event belongs ahead of it.
-        pipeline_queue = queues.get(0)
+        pipeline_queue = self.queues.get(0)
         while (
             pipeline_queue
             and not _is_decision(pipeline_queue[0])
-            and positions[id(pipeline_queue[0])] < before
+            and self.positions[id(pipeline_queue[0])] < before
         ):
-            replay.apply(pipeline_queue.popleft())
+            self.replay.apply(pipeline_queue.popleft())
 
-    while any(queues.values()):
-        decision = None
-        pipeline = replay.pipeline
-        # An execution activated in the pipeline's queue is started by a later queue's head.
-        if pipeline is not None and all(e in replay.executions for e in pipeline.active):
-            decision = planner.plan(pipeline, replay.executions, at)
-        if decision is not None:
-            queue = queues.get(order_of.get(decision.execution_id, -1))
-            predicates = _expected(decision, replay)
-            if queue and predicates and predicates[0](queue[0]):
-                # Gate events recorded before the execution's own (dequeue, lock) come first.
-                news_at_pipeline_head(positions[id(queue[0])])
-                _pre_gate(queues, decision, replay)
-                replay.apply(queue.popleft())
-                for follows in predicates[1:]:
-                    if queue and follows(queue[0]):
-                        replay.apply(queue.popleft())
-                _post_gate(queues, decision, replay)
-                check.decisions += 1
-                check.confirmed.append(_describe(decision))
-                continue
-        applied = False
-        # News comes in log order: the earliest news still pending, once it is next in its
-        # queue (decisions recorded before it in the same queue must be re-derived first).
+    def _apply_news(self) -> bool:
+        """Apply the earliest news still pending, once it is next in its queue.
+
+        News comes in log order; decisions recorded before it in the same queue must be
+        re-derived first.
+        """
         pending = [
-            (positions[id(event)], order, index)
-            for order, queue in queues.items()
+            (self.positions[id(event)], order, index)
+            for order, queue in self.queues.items()
             for index, event in enumerate(queue)
             if not _is_decision(event)
         ]
-        if pending:
-            _, order, index = min(pending)
-            if index == 0:
-                event = queues[order].popleft()
-                replay.apply(event)
-                _news_effects(queues, event, replay)
-                if type(event).__name__ == "ExecutionStarted":
-                    order_of[str(event.originator_id)] = order
-                applied = True
-        if applied:
-            continue
-        heads = [f"{type(q[0]).__name__}" for q in queues.values() if q]
-        if decision is None:
-            return f"the log shows {', '.join(heads)} but the planner decides nothing"
-        return f"the planner decides {_describe(decision)} but the log shows {', '.join(heads)}"
-    return None
+        if not pending:
+            return False
+        _, order, index = min(pending)
+        if index != 0:
+            return False
+        event = self.queues[order].popleft()
+        self.replay.apply(event)
+        _news_effects(self.queues, event, self.replay)
+        if type(event) is ev.ExecutionStarted:
+            self.order_of[str(event.originator_id)] = order
+        return True
 
 
 def _take_gate(
-    queues: dict[int, deque[Any]], replay: _Replayer, kinds: tuple[str, ...], eid: str
+    queues: dict[int, deque[Any]], replay: _Replayer, kinds: tuple[type, ...], eid: str
 ) -> None:
     """Apply this execution's next gate events in the pipeline's queue, if they are these kinds.
 
@@ -481,11 +580,11 @@ def _take_gate(
     queue = queues.get(0)
     if not queue:
         return
-    for name in kinds:
+    for kind in kinds:
         mine = next(
             (i for i, e in enumerate(queue) if getattr(e, "execution_id", None) == eid), None
         )
-        if mine is None or type(queue[mine]).__name__ != name:
+        if mine is None or type(queue[mine]) is not kind:
             continue
         event = queue[mine]
         del queue[mine]
@@ -496,13 +595,13 @@ def _pre_gate(queues: dict[int, deque[Any]], decision: planner.Decision, replay:
     eid = decision.execution_id
     match decision:
         case planner.EnterStage():
-            _take_gate(queues, replay, ("ExecutionDequeued", "StageLocked"), eid)
+            _take_gate(queues, replay, (ev.ExecutionDequeued, ev.StageLocked), eid)
         case planner.WaitAtStage():
-            _take_gate(queues, replay, ("ExecutionQueued",), eid)
+            _take_gate(queues, replay, (ev.ExecutionQueued,), eid)
         case planner.Supersede():
-            _take_gate(queues, replay, ("ExecutionDequeued",), eid)
+            _take_gate(queues, replay, (ev.ExecutionDequeued,), eid)
         case planner.StopExecution():
-            _take_gate(queues, replay, ("ExecutionDequeued",), eid)
+            _take_gate(queues, replay, (ev.ExecutionDequeued,), eid)
 
 
 def _post_gate(
@@ -511,18 +610,18 @@ def _post_gate(
     eid = decision.execution_id
     match decision:
         case planner.SucceedStage():
-            _take_gate(queues, replay, ("StageUnlocked",), eid)
+            _take_gate(queues, replay, (ev.StageUnlocked,), eid)
         case planner.Supersede() | planner.SucceedExecution():
-            _take_gate(queues, replay, ("ExecutionDeactivated",), eid)
+            _take_gate(queues, replay, (ev.ExecutionDeactivated,), eid)
         case planner.FailStage() | planner.StopExecution():
-            _take_gate(queues, replay, ("StageUnlocked", "ExecutionDeactivated"), eid)
+            _take_gate(queues, replay, (ev.StageUnlocked, ev.ExecutionDeactivated), eid)
 
 
 def _news_effects(queues: dict[int, deque[Any]], event: Any, replay: _Replayer) -> None:
     """Gate bookkeeping that commands (not the planner) record next to their news."""
-    kind = type(event).__name__
+    kind = type(event)
     eid = str(event.originator_id)
-    if kind == "StageRetried":
-        _take_gate(queues, replay, ("ExecutionActivated", "StageLocked"), eid)
-    elif kind == "ExecutionStopped":
-        _take_gate(queues, replay, ("ExecutionDequeued", "ExecutionDeactivated"), eid)
+    if kind is ev.StageRetried:
+        _take_gate(queues, replay, (ev.ExecutionActivated, ev.StageLocked), eid)
+    elif kind is ev.ExecutionStopped:
+        _take_gate(queues, replay, (ev.ExecutionDequeued, ev.ExecutionDeactivated), eid)

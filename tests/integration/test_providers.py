@@ -16,6 +16,7 @@ import pytest
 
 from engine.providers import provider_for
 from engine.providers.base import ActionOutcome, ActionRequest
+from tests.support.processes import process_group_of, wait_until_group_gone
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",
@@ -457,7 +458,10 @@ def test_codebuild_timeout_kills_the_process_group_and_reports_timed_out(
     assert "phase BUILD" in (outcome.error_message or "")
     assert elapsed < 5
     background = int((request.workdir / "src" / "bg.pid").read_text())
-    time.sleep(0.1)
+    # Killed members stay in the group until reaped; wait for that, bounded by a deadline.
+    group = process_group_of(background)
+    if group is not None:
+        wait_until_group_gone(group)
     with pytest.raises(ProcessLookupError):
         os.kill(background, 0)
 

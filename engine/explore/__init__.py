@@ -1,0 +1,1 @@
+"""Property-test a pipeline: random histories through the real engine, shrunk counterexamples."""

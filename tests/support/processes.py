@@ -1,0 +1,57 @@
+"""Waiting on operating-system processes: on a condition with a deadline, never a fixed sleep."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+# Generous: a killed process leaves the group only once it is reaped. A member whose parent
+# died is reaped by PID 1 (or the nearest subreaper), and PID 1 on some machines reaps
+# only every one or two seconds.
+GROUP_GONE_WITHIN_SECONDS = 15.0
+_POLL_SECONDS = 0.01
+
+
+def process_group_of(pid: int) -> int | None:
+    """The process group of pid, or None when no such process is left (not even a zombie)."""
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def group_exists(pgid: int) -> bool:
+    """Whether any process, a zombie included, is still in the group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _members(pgid: int) -> list[str]:
+    """The group's members as 'pid state ppid', read from /proc where there is one."""
+    found: list[str] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        # The command name sits in parentheses and may hold spaces; fields follow it.
+        fields = text[text.rfind(")") + 2 :].split()
+        if len(fields) > 2 and int(fields[2]) == pgid:
+            found.append(f"{stat.parent.name} state={fields[0]} ppid={fields[1]}")
+    return found
+
+
+def wait_until_group_gone(pgid: int, within: float = GROUP_GONE_WITHIN_SECONDS) -> None:
+    """Return once every process of the group is gone and reaped; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while group_exists(pgid):
+        if time.monotonic() >= deadline:
+            left = ", ".join(_members(pgid)) or "unknown members"
+            raise AssertionError(f"process group {pgid} still exists after {within}s: {left}")
+        time.sleep(_POLL_SECONDS)
