@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,9 +24,22 @@ from cli.reports import (
 )
 from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
 from domain.execution import TERMINAL_STATUSES, PipelineExecution
+from domain.pipeline import Pipeline
 from domain.validation import parse_definition, pipeline_json_schema
-from engine.bootstrap import System
+from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 from engine.runner import log_path
+from engine.service import (
+    CreatePipeline,
+    DeletePipeline,
+    DisableStageTransition,
+    EnableStageTransition,
+    PutApprovalResult,
+    RetryStageExecution,
+    StartPipelineExecution,
+    StopPipelineExecution,
+    Tick,
+    UpdatePipeline,
+)
 from engine.settings import load_settings
 from projections.codepipeline import (
     action_execution_details,
@@ -80,9 +94,8 @@ def read_definition(path: Path) -> str:
         ) from None
 
 
-def drive(system_: System, pipeline_name: str, *, progress: bool) -> None:
-    runner = system_.runner(render.Progress() if progress else None)
-    runner.drive(pipeline_name)
+def progress(show: bool) -> render.Progress | None:
+    return render.Progress() if show else None
 
 
 def finish(execution: PipelineExecution, as_json: bool) -> None:
@@ -104,7 +117,7 @@ def finish(execution: PipelineExecution, as_json: bool) -> None:
                     f"conveyor approve {execution.pipeline_name} {run['stage']} {run['action']}"
                     f" --comment '...'"
                 )
-    if execution.status in TERMINAL_STATUSES and execution.status != "Succeeded":
+    if execution.status in TERMINAL_STATUSES and execution.status != ExecutionStatus.SUCCEEDED:
         raise typer.Exit(1)
 
 
@@ -167,17 +180,25 @@ def pipeline_create(
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
     source = read_definition(file)
+
+    def announce(created: tuple[Pipeline, str | None]) -> None:
+        pipeline, execution_id = created
+        if as_json:
+            return
+        out.print(f"created pipeline [bold]{pipeline.name}[/] version 1")
+        if execution_id is not None:
+            out.print(f"started execution {execution_id} (trigger CreatePipeline)")
+
     with system() as sys_:
-        pipeline, execution_id = sys_.app.create_pipeline(source, by=actor(), start=not no_start)
-        if not as_json:
-            out.print(f"created pipeline [bold]{pipeline.name}[/] version 1")
+        pipeline, execution_id = sys_.service().execute(
+            CreatePipeline(source, by=actor(), start=not no_start),
+            listener=progress(wait and not as_json),
+            announce=announce,
+        )
         if execution_id is None:
             if as_json:
                 print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
             return
-        if not as_json:
-            out.print(f"started execution {execution_id} (trigger CreatePipeline)")
-        drive(sys_, pipeline.name, progress=wait and not as_json)
         finish(sys_.app.execution(execution_id), as_json)
 
 
@@ -186,7 +207,7 @@ def pipeline_create(
 def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
     with system() as sys_:
-        pipeline = sys_.app.update_pipeline(read_definition(file), by=actor())
+        pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
         if as_json:
             print_json({"pipeline": pipeline.document})
         else:
@@ -232,7 +253,7 @@ def pipeline_list(as_json: JsonFlag = False) -> None:
 def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
     """Delete a pipeline (its history stays in the event log)."""
     with system() as sys_:
-        deleted = sys_.app.delete_pipeline(name, by=actor())
+        deleted = sys_.service().execute(DeletePipeline(name, by=actor()))
     if as_json:
         print_json({"deleted": deleted})
     else:
@@ -252,11 +273,17 @@ def start(
 ) -> None:
     """Start an execution and run it here until it finishes or waits on a person."""
     variables = parse_vars(var or [])
-    with system() as sys_:
-        execution_id = sys_.app.start_pipeline_execution(name, by=actor(), variables=variables)
+
+    def announce(execution_id: str) -> None:
         if not as_json:
             out.print(f"started execution {execution_id}")
-        drive(sys_, name, progress=wait and not as_json)
+
+    with system() as sys_:
+        execution_id = sys_.service().execute(
+            StartPipelineExecution(name, by=actor(), variables=variables),
+            listener=progress(wait and not as_json),
+            announce=announce,
+        )
         finish(sys_.app.execution(execution_id), as_json)
 
 
@@ -378,19 +405,18 @@ def state(
 def _approval(
     name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
 ) -> None:
+
+    def announce(at: datetime) -> None:
+        if as_json:
+            print_json({"approvedAt": at.timestamp()})
+        else:
+            out.print(f"{status.lower()} {stage}/{action} of {name} as {actor()}")
+
+    command = PutApprovalResult(
+        name, stage=stage, action=action, status=status, summary=comment, by=actor(), token=token
+    )
     with system() as sys_:
-        try:
-            at = sys_.app.put_approval_result(
-                name, stage, action, status=status, summary=comment, by=actor(), token=token
-            )
-            if as_json:
-                print_json({"approvedAt": at.timestamp()})
-            else:
-                out.print(f"{status.lower()} {stage}/{action} of {name} as {actor()}")
-        finally:
-            # Even a refused answer may have let the clock act first (an expired approval
-            # unlocking its stage); what that started must run here, not be left waiting.
-            drive(sys_, name, progress=not as_json)
+        sys_.service().execute(command, listener=progress(not as_json), announce=announce)
 
 
 @app.command()
@@ -404,7 +430,7 @@ def approve(
     as_json: JsonFlag = False,
 ) -> None:
     """Approve a waiting manual approval; the pipeline then runs on here."""
-    _approval(name, stage, action, "Approved", comment, token, as_json)
+    _approval(name, stage, action, ApprovalStatus.APPROVED, comment, token, as_json)
 
 
 @app.command()
@@ -418,7 +444,7 @@ def reject(
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a waiting manual approval; the execution fails."""
-    _approval(name, stage, action, "Rejected", comment, token, as_json)
+    _approval(name, stage, action, ApprovalStatus.REJECTED, comment, token, as_json)
 
 
 @transition_app.command("disable")
@@ -431,8 +457,7 @@ def transition_disable(
 ) -> None:
     """Stop executions from entering STAGE; they wait in front of it."""
     with system() as sys_:
-        sys_.app.disable_stage_transition(name, stage, reason=reason, by=actor())
-        drive(sys_, name, progress=False)
+        sys_.service().execute(DisableStageTransition(name, stage=stage, reason=reason, by=actor()))
     if as_json:
         print_json({"stageName": stage, "enabled": False, "disabledReason": reason})
     else:
@@ -443,11 +468,17 @@ def transition_disable(
 @handled
 def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
     """Let executions enter STAGE again; the latest one waiting goes in."""
-    with system() as sys_:
-        sys_.app.enable_stage_transition(name, stage, by=actor())
+
+    def announce(_: None) -> None:
         if not as_json:
             out.print(f"enabled the transition into {stage}")
-        drive(sys_, name, progress=not as_json)
+
+    with system() as sys_:
+        sys_.service().execute(
+            EnableStageTransition(name, stage=stage, by=actor()),
+            listener=progress(not as_json),
+            announce=announce,
+        )
     if as_json:
         print_json({"stageName": stage, "enabled": True})
 
@@ -463,14 +494,16 @@ def stop(
     """Stop an execution: let running actions finish (default) or abandon them."""
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
-        sys_.app.stop_pipeline_execution(
-            execution.pipeline_name,
-            execution.execution_id,
-            abandon=abandon,
-            reason=reason,
-            by=actor(),
+        sys_.service().execute(
+            StopPipelineExecution(
+                execution.pipeline_name,
+                execution_id=execution.execution_id,
+                abandon=abandon,
+                reason=reason,
+                by=actor(),
+            ),
+            listener=progress(not as_json),
         )
-        drive(sys_, execution.pipeline_name, progress=not as_json)
         after = sys_.app.execution(execution.execution_id)
     if as_json:
         print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
@@ -489,16 +522,22 @@ def retry(
     """Retry a failed or stopped stage of an execution (FAILED_ACTIONS, or ALL_ACTIONS)."""
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
-        sys_.app.retry_stage_execution(
-            execution.pipeline_name,
-            stage,
-            execution.execution_id,
-            retry_mode="ALL_ACTIONS" if all_actions else "FAILED_ACTIONS",
-            by=actor(),
+
+        def announce(_: None) -> None:
+            if not as_json:
+                out.print(f"retrying {stage} of {execution.execution_id}")
+
+        sys_.service().execute(
+            RetryStageExecution(
+                execution.pipeline_name,
+                stage=stage,
+                execution_id=execution.execution_id,
+                retry_mode=RetryMode.ALL_ACTIONS if all_actions else RetryMode.FAILED_ACTIONS,
+                by=actor(),
+            ),
+            listener=progress(not as_json),
+            announce=announce,
         )
-        if not as_json:
-            out.print(f"retrying {stage} of {execution.execution_id}")
-        drive(sys_, execution.pipeline_name, progress=not as_json)
         finish(sys_.app.execution(execution.execution_id), as_json)
 
 
@@ -512,7 +551,7 @@ def tick(
     with system() as sys_:
         names = [name] if name else sys_.app.pipeline_names()
         for each in names:
-            drive(sys_, each, progress=not as_json)
+            sys_.service().execute(Tick(each), listener=progress(not as_json))
     if as_json:
         print_json({"pipelines": names})
     else:

@@ -8,17 +8,18 @@ from typing import Any
 from rich.table import Table
 
 from cli.context import out
+from domain.vocabulary import ActionStatus, ExecutionStatus
 from engine.app import ActionResult, ActionWork
 
-STATUS_STYLE = {
-    "Succeeded": "green",
-    "InProgress": "cyan",
-    "Failed": "red",
-    "Stopped": "yellow",
-    "Stopping": "yellow",
-    "Superseded": "magenta",
-    "Cancelled": "magenta",
-    "Abandoned": "yellow",
+STATUS_STYLE: dict[str, str] = {
+    ExecutionStatus.SUCCEEDED: "green",
+    ExecutionStatus.IN_PROGRESS: "cyan",
+    ExecutionStatus.FAILED: "red",
+    ExecutionStatus.STOPPED: "yellow",
+    ExecutionStatus.STOPPING: "yellow",
+    ExecutionStatus.SUPERSEDED: "magenta",
+    ExecutionStatus.CANCELLED: "magenta",
+    ActionStatus.ABANDONED: "yellow",
 }
 
 

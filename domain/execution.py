@@ -2,29 +2,184 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.utils import register_topic
 
+from domain.errors import (
+    DuplicatedStopRequestException,
+    InvalidApprovalTokenException,
+    NotLatestPipelineExecutionException,
+    PipelineExecutionNotStoppableException,
+    StageNotRetryableException,
+    ValidationException,
+)
 from domain.state import CopyOnWrite
+from domain.vocabulary import (
+    ACTIVE_EXECUTION_STATUSES,
+    TERMINAL_EXECUTION_STATUSES,
+    ActionStatus,
+    ApprovalStatus,
+    Cause,
+    ExecutionMode,
+    ExecutionStatus,
+    RetryMode,
+    RetryTrigger,
+)
 
-IN_PROGRESS = "InProgress"
-STOPPING = "Stopping"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-STOPPED = "Stopped"
-SUPERSEDED = "Superseded"
-CANCELLED = "Cancelled"
-ABANDONED = "Abandoned"
+# The names views import; each is the vocabulary's member (a str), so comparisons are unchanged.
+IN_PROGRESS = ExecutionStatus.IN_PROGRESS
+STOPPING = ExecutionStatus.STOPPING
+SUCCEEDED = ExecutionStatus.SUCCEEDED
+FAILED = ExecutionStatus.FAILED
+STOPPED = ExecutionStatus.STOPPED
+SUPERSEDED = ExecutionStatus.SUPERSEDED
+CANCELLED = ExecutionStatus.CANCELLED
+ABANDONED = ActionStatus.ABANDONED
 
-ACTIVE_STATUSES = frozenset({IN_PROGRESS, STOPPING})
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, STOPPED, SUPERSEDED, CANCELLED})
+ACTIVE_STATUSES = ACTIVE_EXECUTION_STATUSES
+TERMINAL_STATUSES = TERMINAL_EXECUTION_STATUSES
+
+
+class StageState(TypedDict):
+    """One stage of an execution: its status, when it ran, and how often it was retried."""
+
+    status: str
+    entered_at: datetime | None
+    ended_at: datetime | None
+    manual_retries: int
+    auto_retries: int
+    retry_trigger: str | None
+
+
+class Held(TypedDict):
+    """Why and since when an execution waits in front of a stage (its inbound transition)."""
+
+    stage: str
+    reason: str
+    holder: str | None
+    since: datetime
+
+
+class ActionRun(TypedDict):
+    """One attempt of one action (an action execution)."""
+
+    id: str
+    stage: str
+    action: str
+    attempt: int
+    status: str
+    action_type: dict[str, str]
+    configuration: dict[str, str]
+    resolved_configuration: dict[str, str]
+    input_artifacts: dict[str, str]
+    output_artifacts: dict[str, str]
+    output_variables: dict[str, str]
+    namespace: str | None
+    started_at: datetime
+    updated_at: datetime
+    ended_at: datetime | None
+    deadline: datetime
+    summary: str | None
+    error: dict[str, str] | None
+    token: str | None
+    expires_at: datetime | None
+    updated_by: str | None
+    external_execution_id: str | None
+    external_execution_url: str | None
+    revision: dict[str, Any] | None
+
+
+class StopRequest(TypedDict):
+    abandon: bool
+    reason: str
+    by: str
+    at: datetime
+
+
+class Outcome(TypedDict, total=False):
+    """Why the execution ended the way it did; which keys are set depends on the ending."""
+
+    status: Required[str]
+    at: Required[datetime]
+    stage: str | None
+    reason: str
+    by: str
+    error: dict[str, Any] | None
+    while_waiting: bool
+    superseded_by: str
+    cause: dict[str, Any]
 
 
 def action_key(stage: str, action: str) -> str:
     return f"{stage}/{action}"
+
+
+def cause(kind: Cause, **fields: Any) -> dict[str, Any]:
+    """Why the engine recorded an event, as data: a kind and the facts that go with it."""
+    # Plain strings, as a replayed event has them (str() of a StrEnum member is its value).
+    return {"kind": str(kind), **fields}
+
+
+def _stop_prose(by: str | None, reason: str | None) -> str:
+    return f"abandoned: stop requested by {by}" + (f": {reason}" if reason else "")
+
+
+def _cancel_prose(why: dict[str, Any]) -> str:
+    if why["kind"] == Cause.PIPELINE_UPDATED:
+        return f"pipeline updated to version {why['version']}"
+    return "pipeline deleted"
+
+
+def _expired_prose(stage: str) -> str:
+    return (
+        f"the inbound transition to {stage} was disabled for more than "
+        "30 days; start a new execution to run the latest revision"
+    )
+
+
+# ----- reading the causes of events stored before causes were recorded (v1) -----------------
+# The one place that reads old prose: each function turns a v1 event's words into its cause.
+
+_V1_STOP_PREFIX = "abandoned: stop requested by "
+_V1_EXPIRED = re.compile(r"the inbound transition to (.+) was disabled for more than 30 days")
+_V1_UPDATED = re.compile(r"pipeline updated to version (\d+)")
+_V1_DEADLINE = re.compile(r"before its timeout \((.+)\)$")
+
+
+def _v1_failure_cause(code: str, message: str) -> dict[str, Any]:
+    if code == "TimedOut":
+        found = _V1_DEADLINE.search(message)
+        return cause(Cause.TIMED_OUT, deadline=found.group(1) if found else None)
+    if code == "ConfigurationError":
+        return cause(Cause.CONFIGURATION_ERROR)
+    return cause(Cause.ACTION_REPORTED_FAILURE)
+
+
+def _v1_abandon_cause(reason: str) -> dict[str, Any]:
+    if reason.startswith(_V1_STOP_PREFIX):
+        by, _, why = reason[len(_V1_STOP_PREFIX) :].partition(": ")
+        return cause(Cause.STOP_REQUESTED, by=by, reason=why)
+    return cause(Cause.EXECUTION_CANCELLED, cancelled=_v1_cancel_cause(reason, None))
+
+
+def _v1_stop_cause(stage: str | None, reason: str, by: str) -> dict[str, Any]:
+    found = _V1_EXPIRED.match(reason)
+    if found:
+        return cause(Cause.TRANSITION_EXPIRED, stage=found.group(1), by=by, disabled_since=None)
+    return cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason)
+
+
+def _v1_cancel_cause(reason: str, by: str | None) -> dict[str, Any]:
+    found = _V1_UPDATED.match(reason)
+    if found:
+        return cause(Cause.PIPELINE_UPDATED, version=int(found.group(1)), by=by)
+    return cause(Cause.PIPELINE_DELETED, by=by)
 
 
 class PipelineExecution(CopyOnWrite, Aggregate):
@@ -32,6 +187,22 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
     class Event(Aggregate.Event):
         pass
+
+    # v2: an ending's outcome carries its cause. A v1 snapshot's outcome gets one from its prose.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        outcome = state.get("outcome")
+        if not outcome or "cause" in outcome:
+            return
+        if outcome["status"] == STOPPED:
+            why = _v1_stop_cause(outcome.get("stage"), outcome["reason"], outcome["by"])
+        elif outcome["status"] == CANCELLED:
+            why = _v1_cancel_cause(outcome["reason"], outcome["by"])
+        else:
+            return
+        state["outcome"] = {**outcome, "cause": why}
 
     class ExecutionStarted(Aggregate.Created):
         pipeline_id: str
@@ -63,23 +234,23 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.trigger = dict(trigger)
         self.variables = dict(variables)
         self.started_by = by
-        self.status = IN_PROGRESS
+        self.status: str = IN_PROGRESS
         self.status_summary: str | None = None
         self.attempt = 1
         # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
         #           "retry_trigger"}
-        self.stages: dict[str, dict[str, Any]] = {}
+        self.stages: dict[str, StageState] = {}
         self.stage: str | None = None
         # {"stage", "reason", "holder", "since"} while waiting at a stage's inbound transition
-        self.waiting: dict[str, Any] | None = None
-        self.actions: dict[str, dict[str, Any]] = {}
+        self.waiting: Held | None = None
+        self.actions: dict[str, ActionRun] = {}
         self.latest: dict[str, str] = {}
         self.artifacts: dict[str, str] = {}
         self.namespaces: dict[str, dict[str, str]] = {}
         self.source_revisions: list[dict[str, Any]] = []
-        self.stop: dict[str, Any] | None = None
+        self.stop: StopRequest | None = None
         # Why the execution ended the way it did: {"status", "reason", "by", "stage", ...}
-        self.outcome: dict[str, Any] | None = None
+        self.outcome: Outcome | None = None
         self.retry_in_stage: str | None = None
 
     @classmethod
@@ -106,7 +277,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             pipeline_version=pipeline_version,
             execution_mode=execution_mode,
             pipeline_type=pipeline_type,
-            trigger={"triggerType": trigger_type, "triggerDetail": trigger_detail},
+            trigger={"triggerType": str(trigger_type), "triggerDetail": trigger_detail},
             variables=variables,
             by=by,
             timestamp=now,
@@ -127,17 +298,14 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         created: datetime = self.created_on
         return created
 
-    def run(self, action_execution_id: str) -> dict[str, Any]:
+    def run(self, action_execution_id: str) -> ActionRun:
         return self.actions[action_execution_id]
 
-    def latest_run(self, stage: str, action: str) -> dict[str, Any] | None:
+    def latest_run(self, stage: str, action: str) -> ActionRun | None:
         found = self.latest.get(action_key(stage, action))
         return self.actions[found] if found else None
 
-    def runs_in_stage(self, stage: str) -> list[dict[str, Any]]:
-        return [run for run in self.actions.values() if run["stage"] == stage]
-
-    def in_progress_runs(self, stage: str | None = None) -> list[dict[str, Any]]:
+    def in_progress_runs(self, stage: str | None = None) -> list[ActionRun]:
         return [
             run
             for key, aeid in self.latest.items()
@@ -167,7 +335,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
     def wait_at(self, stage: str, *, reason: str, holder: str | None, now: datetime) -> None:
         self.trigger_event(
-            self.ExecutionWaiting, stage=stage, reason=reason, holder=holder, timestamp=now
+            self.ExecutionHeld, stage=stage, reason=reason, holder=holder, timestamp=now
         )
 
     def start_action(
@@ -243,8 +411,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         message: str,
         summary: str | None = None,
         external_execution_id: str | None = None,
+        why: dict[str, Any] | None = None,
         now: datetime,
     ) -> None:
+        """The action failed; by default because its provider or job worker said so."""
         self.trigger_event(
             self.ActionFailed,
             action_execution_id=action_execution_id,
@@ -252,16 +422,76 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             error_message=message,
             summary=summary,
             external_execution_id=external_execution_id,
+            cause=why or cause(Cause.ACTION_REPORTED_FAILURE),
             timestamp=now,
         )
 
-    def abandon_action(self, action_execution_id: str, *, reason: str, now: datetime) -> None:
+    def time_out_action(self, action_execution_id: str, now: datetime) -> None:
+        """The planner's TimeOutAction: the action's or approval's deadline has passed."""
+        run = self.run(action_execution_id)
+        deadline = run["deadline"].isoformat()
+        what = "approval" if run["token"] else "action"
+        self.fail_action(
+            action_execution_id,
+            code="TimedOut",
+            message=f"the {what} did not finish before its timeout ({deadline})",
+            why=cause(Cause.TIMED_OUT, deadline=deadline),
+            now=now,
+        )
+
+    def fail_configuration(self, action_execution_id: str, message: str, now: datetime) -> None:
+        """A variable in the action's configuration did not resolve when it started."""
+        self.fail_action(
+            action_execution_id,
+            code="ConfigurationError",
+            message=message,
+            why=cause(Cause.CONFIGURATION_ERROR),
+            now=now,
+        )
+
+    def abandon_action(
+        self, action_execution_id: str, *, reason: str, why: dict[str, Any], now: datetime
+    ) -> None:
         self.trigger_event(
             self.ActionAbandoned,
             action_execution_id=action_execution_id,
             reason=reason,
+            cause=why,
             timestamp=now,
         )
+
+    def abandon_for_stop(self, action_execution_id: str, now: datetime) -> None:
+        """The planner's AbandonAction: `stop --abandon` was requested."""
+        stop = self.stop
+        by, reason = (stop["by"], stop["reason"]) if stop else (None, "")
+        self.abandon_action(
+            action_execution_id,
+            reason=_stop_prose(by, reason),
+            why=cause(Cause.STOP_REQUESTED, by=by, reason=reason),
+            now=now,
+        )
+
+    @staticmethod
+    def check_approval_answer(status: str, summary: str) -> None:
+        if status not in tuple(ApprovalStatus):
+            raise ValidationException(f"result.status: '{status}' is not Approved or Rejected")
+        if len(summary) > 512:
+            raise ValidationException("result.summary: at most 512 characters")
+
+    def answer_approval(
+        self, action_execution_id: str, *, status: str, by: str, summary: str, now: datetime
+    ) -> None:
+        """PutApprovalResult: only a waiting approval (in progress, with a token) is answered."""
+        self.check_approval_answer(status, summary)
+        run = self.actions.get(action_execution_id)
+        if run is None or run["status"] != IN_PROGRESS or not run["token"]:
+            raise InvalidApprovalTokenException(
+                f"the approval {action_execution_id} is not waiting for an answer"
+            )
+        if status == ApprovalStatus.APPROVED:
+            self.grant_approval(action_execution_id, by=by, summary=summary, now=now)
+        else:
+            self.reject_approval(action_execution_id, by=by, summary=summary, now=now)
 
     def grant_approval(
         self, action_execution_id: str, *, by: str, summary: str, now: datetime
@@ -304,12 +534,89 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.trigger_event(
             self.StageRetried,
             stage=stage,
-            retry_mode=retry_mode,
-            trigger=trigger,
+            retry_mode=str(retry_mode),
+            trigger=str(trigger),
             by=by,
             reset=reset,
             timestamp=now,
         )
+
+    @staticmethod
+    def check_retry_mode(retry_mode: str) -> None:
+        if retry_mode not in tuple(RetryMode):
+            raise ValidationException(
+                f"retryMode: '{retry_mode}' is not one of FAILED_ACTIONS, ALL_ACTIONS"
+            )
+
+    def retry(
+        self,
+        stage: str,
+        *,
+        retry_mode: str,
+        declared: Sequence[str],
+        pipeline_version: int,
+        gate: Mapping[str, Any],
+        by: str,
+        now: datetime,
+    ) -> None:
+        """RetryStageExecution: a person retries the stage this execution failed or stopped in.
+
+        `declared` are the stage's actions in this execution's version; `pipeline_version` and
+        `gate` (the stage's lock) come from the pipeline, which must not have moved on.
+        """
+        self.check_retry_mode(retry_mode)
+        latest = [run for name in declared if (run := self.latest_run(stage, name))]
+        self._check_retryable(stage, latest, pipeline_version)
+        self._check_latest_at(stage, gate)
+        reset = self._retry_reset(stage, retry_mode, latest)
+        self.retry_stage(
+            stage, retry_mode=retry_mode, trigger=RetryTrigger.MANUAL, by=by, reset=reset, now=now
+        )
+
+    def _check_retryable(self, stage: str, latest: list[ActionRun], pipeline_version: int) -> None:
+        eid = self.execution_id
+        if self.stage != stage or self.stage_status(stage) is None:
+            raise StageNotRetryableException(
+                f"stage {stage} is not where execution {eid} stopped or failed"
+            )
+        if self.outcome is not None and self.outcome.get("while_waiting"):
+            raise StageNotRetryableException(
+                f"execution {eid} was stopped while waiting to enter {stage}; it has no "
+                "actions there to retry"
+            )
+        failed_now = self.status == IN_PROGRESS and any(run["status"] == FAILED for run in latest)
+        if self.status not in (FAILED, STOPPED) and not failed_now:
+            raise StageNotRetryableException(
+                f"execution {eid} is {self.status}; only a failed or stopped stage can be retried"
+            )
+        if self.pipeline_version != pipeline_version:
+            raise StageNotRetryableException(
+                f"the pipeline structure changed after the stage failed (execution ran version "
+                f"{self.pipeline_version}, the pipeline is at {pipeline_version})"
+            )
+
+    def _check_latest_at(self, stage: str, gate: Mapping[str, Any]) -> None:
+        eid = self.execution_id
+        if self.execution_mode == ExecutionMode.PARALLEL:
+            return
+        if gate["latest"] != eid or gate["occupant"] not in (None, eid):
+            raise NotLatestPipelineExecutionException(
+                f"stage {stage} has run a later execution "
+                f"({gate['occupant'] or gate['latest']}) since execution {eid} "
+                "stopped there; it can no longer be retried"
+            )
+
+    def _retry_reset(self, stage: str, retry_mode: str, latest: list[ActionRun]) -> list[str]:
+        if retry_mode == RetryMode.ALL_ACTIONS:
+            if self.in_progress_runs(stage):
+                raise StageNotRetryableException(
+                    f"stage {stage} still has actions in progress; ALL_ACTIONS needs them finished"
+                )
+            return [run["action"] for run in latest]
+        reset = [run["action"] for run in latest if run["status"] in (FAILED, ABANDONED)]
+        if not reset and self.stage_status(stage) != STOPPED:
+            raise StageNotRetryableException(f"stage {stage} has no failed actions to retry")
+        return reset
 
     def succeed(self, now: datetime) -> None:
         self.trigger_event(self.ExecutionSucceeded, timestamp=now)
@@ -321,13 +628,58 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             self.ExecutionFailed, stage=stage, summary=summary, error=error, timestamp=now
         )
 
+    @staticmethod
+    def check_stop_reason(reason: str) -> None:
+        if len(reason) > 200:
+            raise ValidationException("reason: at most 200 characters [stop.reason]")
+
     def request_stop(self, *, abandon: bool, reason: str, by: str, now: datetime) -> None:
+        """StopPipelineExecution: only an active execution; abandoning may follow a plain stop."""
+        self.check_stop_reason(reason)
+        eid = self.execution_id
+        if self.status == STOPPING:
+            if not abandon or (self.stop is not None and self.stop["abandon"]):
+                raise DuplicatedStopRequestException(
+                    f"execution {eid} is already stopping" + (" (abandoning)" if abandon else "")
+                )
+        elif self.status not in ACTIVE_STATUSES:
+            raise PipelineExecutionNotStoppableException(
+                f"execution {eid} is {self.status}; only an execution in progress can be stopped"
+            )
         self.trigger_event(
-            self.ExecutionStopping, abandon=abandon, reason=reason, by=by, timestamp=now
+            self.ExecutionStopRequested, abandon=abandon, reason=reason, by=by, timestamp=now
         )
 
-    def stopped(self, *, stage: str | None, reason: str, by: str, now: datetime) -> None:
-        self.trigger_event(self.ExecutionStopped, stage=stage, reason=reason, by=by, timestamp=now)
+    def stopped(
+        self, *, stage: str | None, reason: str, by: str, why: dict[str, Any], now: datetime
+    ) -> None:
+        self.trigger_event(
+            self.ExecutionStopped, stage=stage, reason=reason, by=by, cause=why, timestamp=now
+        )
+
+    def stop_as_requested(self, stage: str | None, now: datetime) -> None:
+        """The planner's StopExecution: what was running has finished or been abandoned."""
+        stop = self.stop
+        by, reason = (stop["by"], stop["reason"]) if stop else ("", "")
+        self.stopped(
+            stage=stage,
+            reason=reason,
+            by=by,
+            why=cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason),
+            now=now,
+        )
+
+    def expire_at_transition(
+        self, stage: str, *, by: str, disabled_since: str | None, now: datetime
+    ) -> None:
+        """Its transition was re-enabled after more than 30 days: it never enters the stage."""
+        self.stopped(
+            stage=None,
+            reason=_expired_prose(stage),
+            by=by,
+            why=cause(Cause.TRANSITION_EXPIRED, stage=stage, by=by, disabled_since=disabled_since),
+            now=now,
+        )
 
     def supersede(self, *, by_execution_id: str, stage: str, now: datetime) -> None:
         self.trigger_event(
@@ -337,16 +689,23 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             timestamp=now,
         )
 
-    def cancel(self, *, reason: str, by: str, abandon_actions: bool, now: datetime) -> None:
+    def cancel(self, *, why: dict[str, Any], by: str, abandon_actions: bool, now: datetime) -> None:
+        """The pipeline was updated or deleted (`why`) while this execution was in flight."""
+        reason = _cancel_prose(why)
         if abandon_actions:
             for run in self.in_progress_runs():
-                self.abandon_action(run["id"], reason=reason, now=now)
-        self.trigger_event(self.ExecutionCancelled, reason=reason, by=by, timestamp=now)
+                self.abandon_action(
+                    run["id"],
+                    reason=reason,
+                    why=cause(Cause.EXECUTION_CANCELLED, cancelled=why),
+                    now=now,
+                )
+        self.trigger_event(self.ExecutionCancelled, reason=reason, by=by, cause=why, timestamp=now)
 
     # ----- events ---------------------------------------------------------------------------
 
     def _set_stage(self, stage: str, **changes: Any) -> None:
-        current = self.stages.get(stage) or {
+        current: StageState = self.stages.get(stage) or {
             "status": IN_PROGRESS,
             "entered_at": None,
             "ended_at": None,
@@ -354,10 +713,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             "auto_retries": 0,
             "retry_trigger": None,
         }
-        self.stages = {**self.stages, stage: {**current, **changes}}
+        self.stages = {**self.stages, stage: cast(StageState, {**current, **changes})}
 
     def _set_run(self, action_execution_id: str, **changes: Any) -> None:
-        run = {**self.actions[action_execution_id], **changes}
+        run = cast(ActionRun, {**self.actions[action_execution_id], **changes})
         self.actions = {**self.actions, action_execution_id: run}
 
     def _end_run(self, action_execution_id: str, at: datetime, **changes: Any) -> None:
@@ -366,7 +725,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     def _end(self, status: str, at: datetime, **outcome: Any) -> None:
         self.status = status
         self.waiting = None
-        self.outcome = {"status": status, "at": at, **outcome}
+        self.outcome = cast(Outcome, {"status": status, "at": at, **outcome})
 
     class StageEntered(Event):
         stage: str
@@ -378,7 +737,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 self.stage, status=IN_PROGRESS, entered_at=self.timestamp, ended_at=None
             )
 
-    class ExecutionWaiting(Event):
+    class ExecutionHeld(Event):
+        """The execution waits in front of a stage (a closed transition, a lock, a queue)."""
+
         stage: str
         reason: str
         holder: str | None
@@ -491,6 +852,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         error_message: str
         summary: str | None
         external_execution_id: str | None
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_failure_cause(state["error_code"], state["error_message"])
 
         def apply(self, aggregate: Any) -> None:
             aggregate._end_run(
@@ -505,6 +873,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     class ActionAbandoned(Event):
         action_execution_id: str
         reason: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_abandon_cause(state["reason"])
 
         def apply(self, aggregate: Any) -> None:
             aggregate._end_run(
@@ -568,7 +943,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         reset: list[str]
 
         def apply(self, aggregate: Any) -> None:
-            counter = "auto_retries" if self.trigger == "AutomatedStageRetry" else "manual_retries"
+            counter = "auto_retries" if self.trigger == RetryTrigger.AUTOMATED else "manual_retries"
             previous = aggregate.stages[self.stage]
             aggregate._set_stage(
                 self.stage,
@@ -605,7 +980,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             )
             aggregate.status_summary = self.summary
 
-    class ExecutionStopping(Event):
+    class ExecutionStopRequested(Event):
+        """Someone asked to stop it; it is Stopping until what runs has finished or been dropped."""
+
         abandon: bool
         reason: str
         by: str
@@ -624,6 +1001,13 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         stage: str | None
         reason: str
         by: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_stop_cause(state["stage"], state["reason"], state["by"])
 
         def apply(self, aggregate: Any) -> None:
             waiting = aggregate.waiting
@@ -636,6 +1020,7 @@ class PipelineExecution(CopyOnWrite, Aggregate):
                 reason=self.reason,
                 by=self.by,
                 while_waiting=waiting is not None,
+                cause=self.cause,
             )
             aggregate.status_summary = self.reason or None
 
@@ -652,10 +1037,33 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     class ExecutionCancelled(Event):
         reason: str
         by: str
+        cause: dict[str, Any]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["cause"] = _v1_cancel_cause(state["reason"], state["by"])
 
         def apply(self, aggregate: Any) -> None:
             stage = aggregate.stage
             if stage and aggregate.stages.get(stage, {}).get("status") in (IN_PROGRESS, STOPPING):
                 aggregate._set_stage(stage, status=CANCELLED, ended_at=self.timestamp)
-            aggregate._end(CANCELLED, self.timestamp, stage=stage, reason=self.reason, by=self.by)
+            aggregate._end(
+                CANCELLED,
+                self.timestamp,
+                stage=stage,
+                reason=self.reason,
+                by=self.by,
+                cause=self.cause,
+            )
             aggregate.status_summary = self.reason
+
+
+# The events' names before they were put in the past tense: stores written then still load.
+register_topic(
+    "domain.execution:PipelineExecution.ExecutionWaiting", PipelineExecution.ExecutionHeld
+)
+register_topic(
+    "domain.execution:PipelineExecution.ExecutionStopping", PipelineExecution.ExecutionStopRequested
+)

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.definition import PipelineDeclaration
 from domain.errors import (
+    ActionNotFoundException,
+    ConcurrentPipelineExecutionsLimitExceededException,
+    PipelineExecutionNotFoundException,
     PipelineVersionNotFoundException,
     StageNotFoundException,
     ValidationException,
 )
 from domain.state import CopyOnWrite
+from domain.variables import execution_variables
+from domain.vocabulary import ActionCategory, ExecutionMode, PipelineType
 
 # Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
 # snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
@@ -24,8 +31,36 @@ _DECLARATIONS: dict[tuple[str, int], tuple[dict[str, Any], PipelineDeclaration]]
 # CodePipeline: a re-enabled transition does not resume executions after 30 days of being disabled.
 STALE_TRANSITION_DAYS = 30
 
+TRANSITION_REASON = re.compile(r"[a-zA-Z0-9!@ \(\)\.\*\?\-]+")
 
-def _gate() -> dict[str, Any]:
+
+def check_transition_reason(reason: str) -> None:
+    """DisableStageTransition's reason: required, 1..300 characters of CodePipeline's set."""
+    if not reason or len(reason) > 300 or not TRANSITION_REASON.fullmatch(reason):
+        raise ValidationException(
+            "reason: required, 1..300 characters of letters, digits, spaces and !@().*?-"
+            " [transition.reason]"
+        )
+
+
+class Gate(TypedDict):
+    """Who holds a stage (`occupant`), who waits in front of it, who entered it last."""
+
+    occupant: str | None
+    waiting: list[str]
+    latest: str | None
+
+
+class TransitionState(TypedDict):
+    """A stage's inbound transition; `at` is ISO (when it was first closed, if closed)."""
+
+    enabled: bool
+    by: str
+    at: str
+    reason: str | None
+
+
+def _gate() -> Gate:
     return {"occupant": None, "waiting": [], "latest": None}
 
 
@@ -46,9 +81,9 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.created_by = by
         self.deleted = False
         # stage name -> {"enabled": bool, "by": str, "at": iso, "reason": str | None}
-        self.transitions: dict[str, dict[str, Any]] = {}
+        self.transitions: dict[str, TransitionState] = {}
         # stage name -> {"occupant": id | None, "waiting": [ids], "latest": id | None}
-        self.gates: dict[str, dict[str, Any]] = {}
+        self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
         self.active: list[str] = []
         # Every execution ever started, oldest first; bounded by what one pipeline runs.
@@ -97,11 +132,11 @@ class Pipeline(CopyOnWrite, Aggregate):
 
     @property
     def execution_mode(self) -> str:
-        return str(self.document.get("executionMode", "SUPERSEDED"))
+        return str(self.document.get("executionMode", ExecutionMode.SUPERSEDED))
 
     @property
     def pipeline_type(self) -> str:
-        return str(self.document.get("pipelineType", "V1"))
+        return str(self.document.get("pipelineType", PipelineType.V1))
 
     def stage_names(self) -> list[str]:
         return [stage["name"] for stage in self.document["stages"]]
@@ -113,14 +148,66 @@ class Pipeline(CopyOnWrite, Aggregate):
                 + ", ".join(self.stage_names())
             )
 
-    def gate(self, stage: str) -> dict[str, Any]:
+    def gate(self, stage: str) -> Gate:
         return self.gates.get(stage) or _gate()
 
+    def disabled_since(self, stage: str) -> str | None:
+        """When the stage's inbound transition was first closed (ISO), or None if it is open."""
+        state = self.transitions.get(stage)
+        return None if state is None or state["enabled"] else state["at"]
+
     def transition_enabled(self, stage: str) -> bool:
-        return bool(self.transitions.get(stage, {}).get("enabled", True))
+        state = self.transitions.get(stage)
+        return state is None or state["enabled"]
 
     def is_new_revision(self, revision_id: str) -> bool:
         return revision_id not in self.revisions
+
+    def action_names(self, stage: str, version: int) -> list[str]:
+        """The actions of a stage as declared in one version of the definition."""
+        found = self.declaration(version).stage(stage)
+        return [action.name for action in found.actions] if found else []
+
+    # ----- rules checked before a command records anything ----------------------------------
+
+    def execution_variables(self, overrides: Mapping[str, str]) -> dict[str, str]:
+        """The variables a new execution starts with; refuses bad overrides."""
+        declared = {v.name: v.default_value for v in self.declaration().variables}
+        return execution_variables(declared, overrides)
+
+    def require_room(self, mode: str, cap: int, *, resuming: bool = False) -> None:
+        """The concurrency cap: QUEUED and PARALLEL pipelines run at most `cap` executions."""
+        if mode not in (ExecutionMode.QUEUED, ExecutionMode.PARALLEL) or len(self.active) < cap:
+            return
+        if resuming:
+            raise ConcurrentPipelineExecutionsLimitExceededException(
+                f"pipeline '{self.name}' already has {cap} executions in progress"
+            )
+        raise ConcurrentPipelineExecutionsLimitExceededException(
+            f"pipeline '{self.name}' has {len(self.active)} executions in "
+            f"progress, the limit for {mode} mode is {cap}"
+        )
+
+    def require_own_execution(self, execution_id: str, pipeline_id: str) -> None:
+        """An execution of a deleted pipeline of the same name is not this pipeline's."""
+        if pipeline_id != str(self.id):
+            raise PipelineExecutionNotFoundException(
+                f"execution {execution_id} belongs to a pipeline named '{self.name}' that was "
+                "deleted; it cannot be retried in the new one"
+            )
+
+    def require_approval_action(self, stage: str, action: str) -> None:
+        """PutApprovalResult names a manual approval action of the current version."""
+        self.require_stage(stage)
+        stage_decl = self.declaration().stage(stage)
+        assert stage_decl is not None
+        declared = stage_decl.action(action)
+        if declared is None:
+            raise ActionNotFoundException(f"stage {stage} has no action '{action}'")
+        if declared.category != ActionCategory.APPROVAL:
+            raise ValidationException(
+                f"{stage}/{action} is a {declared.category} action, not a manual approval"
+            )
 
     # ----- commands on the definition -------------------------------------------------------
 
@@ -142,7 +229,13 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.trigger_event(self.PipelineDeleted, by=by, cancelled=cancelled, timestamp=now)
 
     def disable_transition(self, stage: str, *, reason: str, by: str, now: datetime) -> None:
+        check_transition_reason(reason)
         self.require_stage(stage)
+        if self.stage_names()[0] == stage:
+            raise ValidationException(
+                f"stage: '{stage}' is the first stage; it has no inbound transition"
+                " [transition.first-stage]"
+            )
         self.trigger_event(
             self.TransitionDisabled, stage=stage, reason=reason, by=by, timestamp=now
         )
@@ -150,10 +243,10 @@ class Pipeline(CopyOnWrite, Aggregate):
     def enable_transition(self, stage: str, *, by: str, now: datetime) -> list[str]:
         """Enable; returns the waiting executions too stale to resume (disabled > 30 days)."""
         self.require_stage(stage)
-        state = self.transitions.get(stage, {})
+        since_iso = self.disabled_since(stage)
         stale: list[str] = []
-        if not state.get("enabled", True):
-            since = datetime.fromisoformat(state["at"])
+        if since_iso is not None:
+            since = datetime.fromisoformat(since_iso)
             if (now - since).total_seconds() > STALE_TRANSITION_DAYS * 86400:
                 stale = list(self.gate(stage)["waiting"])
         self.trigger_event(self.TransitionEnabled, stage=stage, by=by, timestamp=now)
@@ -175,6 +268,14 @@ class Pipeline(CopyOnWrite, Aggregate):
 
     def activate(self, execution_id: str, now: datetime) -> None:
         self.trigger_event(self.ExecutionActivated, execution_id=execution_id, timestamp=now)
+
+    def resume(self, execution_id: str, *, mode: str, stage: str, cap: int, now: datetime) -> None:
+        """A retried execution becomes active again and takes back its stage's lock."""
+        if execution_id not in self.active:
+            self.require_room(mode, cap, resuming=True)
+            self.activate(execution_id, now)
+        if mode != ExecutionMode.PARALLEL and self.gate(stage)["occupant"] != execution_id:
+            self.lock(stage, execution_id, now)
 
     def deactivate(self, execution_id: str, now: datetime) -> None:
         if execution_id in self.active:
@@ -200,16 +301,10 @@ class Pipeline(CopyOnWrite, Aggregate):
                 self.ExecutionDequeued, stage=stage, execution_id=execution_id, timestamp=now
             )
 
-    def waiting_stage_of(self, execution_id: str) -> str | None:
-        for stage, gate in self.gates.items():
-            if execution_id in gate["waiting"]:
-                return stage
-        return None
-
     # ----- events ---------------------------------------------------------------------------
 
     def _set_gate(self, stage: str, **changes: Any) -> None:
-        gate = {**self.gate(stage), **changes}
+        gate = cast(Gate, {**self.gate(stage), **changes})
         self.gates = {**self.gates, stage: gate}
 
     def _forget(self, ids: list[str]) -> None:

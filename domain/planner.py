@@ -22,12 +22,13 @@ from domain.execution import (
     PipelineExecution,
 )
 from domain.pipeline import Pipeline
+from domain.vocabulary import ExecutionMode, RetryMode
 
-SUPERSEDED_MODE = "SUPERSEDED"
-QUEUED_MODE = "QUEUED"
-PARALLEL_MODE = "PARALLEL"
+SUPERSEDED_MODE = ExecutionMode.SUPERSEDED
+QUEUED_MODE = ExecutionMode.QUEUED
+PARALLEL_MODE = ExecutionMode.PARALLEL
 
-# Why an execution waits in front of a stage (recorded on ExecutionWaiting, shown by explain).
+# Why an execution waits in front of a stage (recorded on ExecutionHeld, shown by explain).
 WAIT_TRANSITION_DISABLED = "transition-disabled"
 WAIT_STAGE_LOCKED = "stage-locked"
 WAIT_QUEUED = "queued"
@@ -203,7 +204,7 @@ def _automatic_retry_mode(stage: StageDeclaration) -> str | None:
         return None
     configuration = on_failure.retry_configuration
     mode = configuration.retry_mode if configuration else None
-    return mode or "FAILED_ACTIONS"
+    return mode or RetryMode.FAILED_ACTIONS
 
 
 def _stage(declaration: PipelineDeclaration, name: str) -> StageDeclaration:

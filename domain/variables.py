@@ -51,3 +51,37 @@ def resolve_configuration(
 ) -> dict[str, str]:
     """The configuration with every value resolved; keys are never resolved."""
     return {key: resolve(value, scopes) for key, value in config.items()}
+
+
+def execution_variables(
+    declared: Mapping[str, str | None], overrides: Mapping[str, str]
+) -> dict[str, str]:
+    """A new execution's pipeline variables: declared defaults, then the caller's overrides.
+
+    `declared` maps each declared variable to its default value (None when it has none).
+    Refuses an undeclared or empty override and a declared variable left without a value.
+    """
+    problems = []
+    for key, value in overrides.items():
+        if key not in declared:
+            known = ", ".join(declared) or "none"
+            problems.append(
+                f"variables.{key}: not declared by the pipeline (declared: {known})"
+                " [variable.undeclared]"
+            )
+        elif not value:
+            problems.append(f"variables.{key}: must not be empty [variable.empty]")
+    if problems:
+        raise ValidationException("; ".join(problems))
+    resolved = {name: default for name, default in declared.items() if default}
+    resolved.update(overrides)
+    missing = [name for name in declared if name not in resolved]
+    if missing:
+        raise ValidationException(
+            "variables: "
+            + ", ".join(missing)
+            + " ha"
+            + ("s" if len(missing) == 1 else "ve")
+            + " no default value; pass --var NAME=VALUE [variable.required]"
+        )
+    return resolved

@@ -14,6 +14,7 @@ from engine.app import Conveyor
 from engine.artifacts import ArtifactStore
 from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
 from engine.runner import Listener, Runner
+from engine.service import Service
 from engine.settings import Settings, load_settings
 from projections.runtime import Projections
 from projections.views import open_projections
@@ -30,6 +31,10 @@ class System:
 
     def runner(self, listener: Listener | None = None) -> Runner:
         return Runner(self.app, self.artifacts, listener=listener)
+
+    def service(self) -> Service:
+        """What adapters call: a command, then the pipeline it moved driven by this process."""
+        return Service(self.app, self.runner)
 
     def views(self, *, catch_up: bool = True) -> Projections:
         """The read models beside the events; caught up with every event first by default."""

@@ -498,7 +498,9 @@ class Simulation:
             if execution.status == "Failed" and key not in self._reacted and used < len(retries):
                 self._reacted.add(key)
                 retry = retries[used]
-                stage = (execution.outcome or {}).get("stage") or execution.stage
+                stage = (
+                    execution.outcome.get("stage") if execution.outcome else None
+                ) or execution.stage
                 self._schedule(
                     eid,
                     {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,7 +55,7 @@ def _stage_execution(execution: PipelineExecution, stage: str) -> dict[str, Any]
     return {"pipelineExecutionId": execution.execution_id, "status": status, "type": STANDARD}
 
 
-def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
+def action_execution_state(run: Mapping[str, Any]) -> dict[str, Any]:
     latest: dict[str, Any] = {
         "actionExecutionId": run["id"],
         "status": run["status"],
@@ -79,7 +79,7 @@ def action_execution_state(run: dict[str, Any]) -> dict[str, Any]:
     return latest
 
 
-def _transition_state(transition: dict[str, Any]) -> dict[str, Any]:
+def _transition_state(transition: Mapping[str, Any]) -> dict[str, Any]:
     state: dict[str, Any] = {"enabled": transition.get("enabled", True)}
     if transition:
         state["lastChangedBy"] = transition["by"]
@@ -120,7 +120,7 @@ def _stage_state(
         state["inboundExecutions"] = waiting
     if latest is not None:
         state["latestExecution"] = _stage_execution(latest, stage.name)
-        stage_run = latest.stages.get(stage.name, {})
+        stage_run: Mapping[str, Any] = latest.stages.get(stage.name, {})
         if stage_run.get("retry_trigger"):
             state["retryStageMetadata"] = {
                 "autoStageRetryAttempt": stage_run["auto_retries"],
@@ -186,7 +186,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         document["statusSummary"] = execution.status_summary
     if execution.stop:
         document["stopTrigger"] = {"reason": execution.stop["reason"]}
-    outcome = execution.outcome or {}
+    outcome: Mapping[str, Any] = execution.outcome or {}
     if outcome.get("superseded_by"):
         document["supersededBy"] = outcome["superseded_by"]
     if execution.waiting:

@@ -7,10 +7,9 @@ from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 
 # Every module of projections/ refers to events through these names; a renamed event class
-# changes here only. The two participles (core renames them ExecutionHeld and
-# ExecutionStopRequested) are the only lines that name them.
-ExecutionHeld = PipelineExecution.ExecutionWaiting
-ExecutionStopRequested = PipelineExecution.ExecutionStopping
+# changes here only. The two events once named in the participle keep their stored names below.
+ExecutionHeld = PipelineExecution.ExecutionHeld
+ExecutionStopRequested = PipelineExecution.ExecutionStopRequested
 
 ExecutionStarted = PipelineExecution.ExecutionStarted
 StageEntered = PipelineExecution.StageEntered

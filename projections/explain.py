@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -27,7 +27,8 @@ def ago(then: datetime | str, now: datetime) -> str:
     return "just now"
 
 
-def at(value: datetime | str) -> str:
+def at(value: datetime | str | None) -> str:
+    assert value is not None  # callers pass instants that are set by then (typed optional)
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -46,7 +47,7 @@ def revision_phrase(execution: PipelineExecution) -> str:
     return ", ".join(parts)
 
 
-def _superseded(execution: PipelineExecution, outcome: dict[str, Any], load: Loader) -> str:
+def _superseded(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
     other = load(outcome["superseded_by"])
     return (
         f"superseded at {outcome['stage']} by {other.execution_id[:8]}… carrying "
@@ -55,13 +56,13 @@ def _superseded(execution: PipelineExecution, outcome: dict[str, Any], load: Loa
     )
 
 
-def _cancelled(execution: PipelineExecution, outcome: dict[str, Any], load: Loader) -> str:
+def _cancelled(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
     return f"cancelled at {at(outcome['at'])} by {outcome.get('by')}: {outcome.get('reason')}" + (
         f" (it was in {outcome['stage']})." if outcome.get("stage") else "."
     )
 
 
-def _stopped(execution: PipelineExecution, outcome: dict[str, Any], load: Loader) -> str:
+def _stopped(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
     how = "while waiting to enter" if outcome.get("while_waiting") else "in"
     reason = outcome.get("reason")
     return (
@@ -70,7 +71,7 @@ def _stopped(execution: PipelineExecution, outcome: dict[str, Any], load: Loader
     )
 
 
-def _failed(execution: PipelineExecution, outcome: dict[str, Any], load: Loader) -> str:
+def _failed(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
     error = outcome.get("error") or {}
     return (
         f"failed at {outcome.get('stage')} at {at(outcome['at'])}: action "
@@ -78,8 +79,8 @@ def _failed(execution: PipelineExecution, outcome: dict[str, Any], load: Loader)
     )
 
 
-def _stopping(execution: PipelineExecution, outcome: dict[str, Any], load: Loader) -> str:
-    stop = execution.stop or {}
+def _stopping(execution: PipelineExecution, outcome: Mapping[str, Any], load: Loader) -> str:
+    stop: Mapping[str, Any] = execution.stop or {}
     how = "abandoning" if stop.get("abandon") else "letting running actions finish"
     return f"stopping ({how}) since {at(stop['at'])}, requested by {stop.get('by')}" + (
         f": '{stop['reason']}'." if stop.get("reason") else "."
@@ -87,7 +88,7 @@ def _stopping(execution: PipelineExecution, outcome: dict[str, Any], load: Loade
 
 
 # The sentence that says why an execution in this status ended (or is ending) that way.
-_OUTCOMES: dict[str, Callable[[PipelineExecution, dict[str, Any], Loader], str]] = {
+_OUTCOMES: dict[str, Callable[[PipelineExecution, Mapping[str, Any], Loader], str]] = {
     ExecutionStatus.SUPERSEDED: _superseded,
     ExecutionStatus.CANCELLED: _cancelled,
     ExecutionStatus.STOPPED: _stopped,
@@ -151,16 +152,18 @@ def _answers(execution: PipelineExecution) -> list[str]:
 def _waiting(
     execution: PipelineExecution, pipeline: Pipeline | None, load: Loader, now: datetime
 ) -> str:
-    waiting: dict[str, Any] = execution.waiting or {}
+    waiting: Mapping[str, Any] = execution.waiting or {}
     stage = waiting["stage"]
     since = ago(waiting["since"], now)
-    transition = pipeline.transitions.get(stage, {}) if pipeline else {}
+    transition: Mapping[str, Any] = pipeline.transitions.get(stage, {}) if pipeline else {}
     if pipeline is not None and not transition.get("enabled", True):
         return (
             f"waiting: inbound transition to {stage} disabled by {transition['by']} "
             f"{ago(transition['at'], now)}: '{transition['reason']}' (waiting since {since})."
         )
-    gate = pipeline.gate(stage) if pipeline else {"occupant": waiting.get("holder"), "waiting": []}
+    gate: Mapping[str, Any] = (
+        pipeline.gate(stage) if pipeline else {"occupant": waiting.get("holder"), "waiting": []}
+    )
     holder = gate.get("occupant") or waiting.get("holder")
     ahead = (
         gate["waiting"].index(execution.execution_id)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from domain.vocabulary import ActionStatus
 from engine.app import ActionResult, ActionWork, Conveyor
 from engine.clock import ManualClock, SequentialIds
 from engine.settings import Settings
@@ -124,7 +125,7 @@ class Harness:
             if execution_id and work.execution_id != execution_id:
                 continue
             run = self.app.execution(work.execution_id).actions[work.action_execution_id]
-            if run["status"] == "InProgress":
+            if run["status"] == ActionStatus.IN_PROGRESS:
                 result.append(work)
         return result
 

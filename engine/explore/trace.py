@@ -400,7 +400,7 @@ class Trace:
                 and x.status == ExecutionStatus.IN_PROGRESS
             ):
                 self.fail(f"{x.label} is {execution.status} but its events say {x.status}", x)
-            waits = bool((execution.waiting or {}).get("reason"))
+            waits = execution.waiting is not None and bool(execution.waiting["reason"])
             if execution.is_active and not execution.in_progress_runs() and not waits:
                 self.fail(
                     f"{x.label} is {execution.status} in {execution.stage} with nothing "

@@ -742,7 +742,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
             entrants.append(x.id)
         ctx.entries.append((stage, x.id))
 
-    def _on_ExecutionWaiting(self, x: ExecutionShadow, event: Any, ctx: Fold) -> None:
+    def _on_ExecutionHeld(self, x: ExecutionShadow, event: Any, ctx: Fold) -> None:
         name, nid, order = ctx.name, ctx.nid, ctx.order
         stage = event.stage
         self.check(x.status == IN_PROGRESS, f"{name} began waiting while {x.status}")
@@ -943,7 +943,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         )
         x.status = FAILED
 
-    def _on_ExecutionStopping(self, x: ExecutionShadow, event: Any, ctx: Fold) -> None:
+    def _on_ExecutionStopRequested(self, x: ExecutionShadow, event: Any, ctx: Fold) -> None:
         name = ctx.name
         op = self.current_op
         self.check(op is not None and op.name == "stop", f"{name} began stopping by {op}")

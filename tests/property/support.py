@@ -14,12 +14,13 @@ from eventsourcing.domain import Aggregate
 from hypothesis import strategies as st
 
 from domain.errors import ConveyorError
+from domain.vocabulary import RetryMode
 from engine.app import Conveyor
 from tests.harness import Harness, approval_action, definition, shell_action, source_action
 
 NAME = "demo"
 MODES = ("SUPERSEDED", "QUEUED", "PARALLEL")
-RETRY_MODES = ("FAILED_ACTIONS", "ALL_ACTIONS")
+RETRY_MODES = tuple(RetryMode)
 TRANSITION_REASONS = ("freeze", "release freeze", "hold for QA (ticket 42)")
 # Every command moves the virtual clock this much first, so each transaction has its own instant.
 COMMAND_TICK = timedelta(seconds=1)

@@ -1,0 +1,111 @@
+"""StartPipelineExecution, StopPipelineExecution, RetryStageExecution."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from domain.execution import PipelineExecution
+from domain.vocabulary import TriggerType
+from engine.application.base import ConveyorBase
+from engine.application.unit import Unit
+
+
+class ExecutionCommands(ConveyorBase):
+    """Starting, stopping and retrying executions."""
+
+    def start_pipeline_execution(
+        self,
+        name: str,
+        *,
+        by: str,
+        variables: Mapping[str, str] | None = None,
+        trigger_type: str = TriggerType.START_PIPELINE_EXECUTION,
+        trigger_detail: str | None = None,
+    ) -> str:
+        def attempt() -> str:
+            now = self.clock.now()
+            unit = self._unit(name)
+            execution_id = self._start(
+                unit, trigger_type, trigger_detail or by, dict(variables or {}), by, now
+            )
+            self._settle_and_save(unit, now)
+            return execution_id
+
+        return self._transact(attempt)
+
+    def _start(
+        self,
+        unit: Unit,
+        trigger_type: str,
+        trigger_detail: str,
+        overrides: dict[str, str],
+        by: str,
+        now: datetime,
+    ) -> str:
+        pipeline = unit.pipeline
+        declaration = pipeline.declaration()
+        variables = pipeline.execution_variables(overrides)
+        pipeline.require_room(declaration.execution_mode, self.settings.max_concurrent_executions)
+        execution = PipelineExecution.start(
+            execution_id=self.ids.new(),
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            pipeline_version=pipeline.pipeline_version,
+            execution_mode=declaration.execution_mode,
+            pipeline_type=declaration.pipeline_type,
+            trigger_type=trigger_type,
+            trigger_detail=trigger_detail,
+            variables=variables,
+            by=by,
+            now=now,
+        )
+        unit.executions[execution.execution_id] = execution
+        pipeline.activate(execution.execution_id, now)
+        return execution.execution_id
+
+    def stop_pipeline_execution(
+        self, name: str, execution_id: str, *, abandon: bool, reason: str, by: str
+    ) -> None:
+        PipelineExecution.check_stop_reason(reason)
+
+        def attempt() -> None:
+            now = self.clock.now()
+            unit = self._unit(name)
+            execution = unit.execution(self.execution(execution_id, name).execution_id)
+            execution.request_stop(abandon=abandon, reason=reason, by=by, now=now)
+            self._settle_and_save(unit, now)
+
+        self._transact(attempt)
+
+    def retry_stage_execution(
+        self, name: str, stage: str, execution_id: str, *, retry_mode: str, by: str
+    ) -> None:
+        PipelineExecution.check_retry_mode(retry_mode)
+
+        def attempt() -> None:
+            now = self.clock.now()
+            unit = self._unit(name)
+            pipeline = unit.pipeline
+            pipeline.require_stage(stage)
+            execution = unit.execution(self.execution(execution_id, name).execution_id)
+            pipeline.require_own_execution(execution_id, execution.pipeline_id)
+            execution.retry(
+                stage,
+                retry_mode=retry_mode,
+                declared=pipeline.action_names(stage, execution.pipeline_version),
+                pipeline_version=pipeline.pipeline_version,
+                gate=pipeline.gate(stage),
+                by=by,
+                now=now,
+            )
+            pipeline.resume(
+                execution.execution_id,
+                mode=execution.execution_mode,
+                stage=stage,
+                cap=self.settings.max_concurrent_executions,
+                now=now,
+            )
+            self._settle_and_save(unit, now)
+
+        self._transact(attempt)
