@@ -264,15 +264,13 @@ def _always(_: Any) -> bool:
     return True
 
 
-def _caused_by(*causes: Cause, legacy: Rule) -> Rule:
-    """A decision when the event's cause is one of these; events without a cause use `legacy`."""
+def _caused_by(*causes: Cause) -> Rule:
+    """A decision when the event's recorded cause is one of these (old events get theirs by
+    upcasting, so every event of these classes has one)."""
     kinds = frozenset(causes)
 
     def rule(event: Any) -> bool:
-        cause = getattr(event, "cause", None)
-        if cause is not None:
-            return cause["kind"] in kinds
-        return legacy(event)
+        return bool(event.cause["kind"] in kinds)
 
     return rule
 
@@ -294,19 +292,9 @@ DECISION_RULES: dict[type, Rule] = {
     ev.ExecutionQueued: _always,
     ev.ExecutionDequeued: _always,
     ev.ExecutionDeactivated: _always,
-    ev.ActionFailed: _caused_by(
-        Cause.TIMED_OUT,
-        Cause.CONFIGURATION_ERROR,
-        legacy=lambda e: e.error_code in (Cause.TIMED_OUT, Cause.CONFIGURATION_ERROR),
-    ),
-    ev.ActionAbandoned: _caused_by(
-        Cause.STOP_REQUESTED,
-        legacy=lambda e: str(e.reason).startswith("abandoned: stop requested"),
-    ),
-    ev.ExecutionStopped: _caused_by(
-        Cause.STOPPED_BY_REQUEST,
-        legacy=lambda e: "disabled for more than 30 days" not in str(e.reason),
-    ),
+    ev.ActionFailed: _caused_by(Cause.TIMED_OUT, Cause.CONFIGURATION_ERROR),
+    ev.ActionAbandoned: _caused_by(Cause.STOP_REQUESTED),
+    ev.ExecutionStopped: _caused_by(Cause.STOPPED_BY_REQUEST),
     ev.StageRetried: lambda e: e.trigger == RetryTrigger.AUTOMATED,
 }
 

@@ -69,6 +69,44 @@ def dump(projections: Projections) -> dict[str, list[tuple[Any, ...]]]:
     return tables
 
 
+def _start(harness: Harness, name: str, rng: random.Random) -> None:
+    harness.start(name)
+
+
+def _report(harness: Harness, name: str, rng: random.Random) -> None:
+    running = [w for w in harness.running() if w.pipeline_name == name]
+    if running:
+        harness.report(rng.choice(running), succeeded=rng.random() > 0.2)
+
+
+def _approve(harness: Harness, name: str, rng: random.Random) -> None:
+    harness.app.put_approval_result(
+        name, "Gate", "Approve", status="Approved", summary="ok", by="alice"
+    )
+    harness.advance(name)
+
+
+def _toggle(harness: Harness, name: str, rng: random.Random) -> None:
+    pipeline = harness.app.pipeline(name)
+    if pipeline.transition_enabled("Deploy"):
+        harness.app.disable_stage_transition(name, "Deploy", reason="freeze", by="bob")
+    else:
+        harness.app.enable_stage_transition(name, "Deploy", by="bob")
+    harness.advance(name)
+
+
+def _stop(harness: Harness, name: str, rng: random.Random) -> None:
+    active = harness.app.pipeline(name).active
+    if active:
+        harness.app.stop_pipeline_execution(
+            name, rng.choice(active), abandon=True, reason="enough", by="carol"
+        )
+        harness.advance(name)
+
+
+MOVES = {"start": _start, "report": _report, "approve": _approve, "toggle": _toggle, "stop": _stop}
+
+
 def random_walk(harness: Harness, projections: Projections, seed: int, steps: int = 60) -> None:
     """Random commands through the real application, catching the views up after each one."""
     rng = random.Random(seed)
@@ -79,31 +117,7 @@ def random_walk(harness: Harness, projections: Projections, seed: int, steps: in
         move = rng.choice(["start", "report", "report", "report", "approve", "toggle", "stop"])
         harness.later(seconds=rng.randint(1, 600))
         try:
-            if move == "start":
-                harness.start(name)
-            elif move == "report":
-                running = [w for w in harness.running() if w.pipeline_name == name]
-                if running:
-                    harness.report(rng.choice(running), succeeded=rng.random() > 0.2)
-            elif move == "approve":
-                harness.app.put_approval_result(
-                    name, "Gate", "Approve", status="Approved", summary="ok", by="alice"
-                )
-                harness.advance(name)
-            elif move == "toggle":
-                pipeline = harness.app.pipeline(name)
-                if pipeline.transition_enabled("Deploy"):
-                    harness.app.disable_stage_transition(name, "Deploy", reason="freeze", by="bob")
-                else:
-                    harness.app.enable_stage_transition(name, "Deploy", by="bob")
-                harness.advance(name)
-            elif move == "stop":
-                active = harness.app.pipeline(name).active
-                if active:
-                    harness.app.stop_pipeline_execution(
-                        name, rng.choice(active), abandon=True, reason="enough", by="carol"
-                    )
-                    harness.advance(name)
+            MOVES[move](harness, name, rng)
         except Exception as error:  # refusals (nothing to approve) are part of a random walk
             if type(error).__module__ != "domain.errors":
                 raise

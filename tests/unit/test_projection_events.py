@@ -77,16 +77,30 @@ def test_a_decision_is_told_from_news_by_its_structured_cause_when_it_has_one() 
     ]
 
 
-def test_without_a_cause_decisions_are_told_apart_as_the_previous_release_recorded_them() -> None:
+def stored_by_the_previous_release(cls: type, **fields: object) -> object:
+    """An event as the previous release stored it (no cause), upcast as the mapper does."""
+    state = dict(fields)
+    cls.upcast_v1_v2(state)  # type: ignore[attr-defined]
+    return event(cls, **state)
+
+
+def test_events_stored_without_a_cause_get_one_by_upcasting_and_are_told_apart_by_it() -> None:
     from projections.timetravel import _is_decision
 
-    assert _is_decision(event(events.ActionFailed, error_code="ConfigurationError"))
-    assert not _is_decision(event(events.ActionFailed, error_code="Boom"))
-    assert _is_decision(event(events.ActionAbandoned, reason="abandoned: stop requested by x"))
-    assert not _is_decision(event(events.ActionAbandoned, reason="pipeline updated"))
-    assert not _is_decision(
-        event(events.ExecutionStopped, reason="transition disabled for more than 30 days")
+    old = stored_by_the_previous_release
+    failed = old(events.ActionFailed, error_code="ConfigurationError", error_message="x")
+    assert _is_decision(failed)
+    assert not _is_decision(old(events.ActionFailed, error_code="Boom", error_message="x"))
+    stopped = old(events.ActionAbandoned, reason="abandoned: stop requested by x")
+    assert _is_decision(stopped)
+    assert not _is_decision(old(events.ActionAbandoned, reason="pipeline updated"))
+    expired = old(
+        events.ExecutionStopped,
+        stage=None,
+        by="bob",
+        reason="the inbound transition to Deploy was disabled for more than 30 days",
     )
+    assert not _is_decision(expired)
     assert _is_decision(event(events.StageRetried, trigger="AutomatedStageRetry"))
     assert not _is_decision(event(events.StageRetried, trigger="ManualStageRetry"))
     assert not _is_decision(event(events.ApprovalGranted))
