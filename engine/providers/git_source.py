@@ -194,6 +194,7 @@ def _fetch(git: _Git, source: _Source) -> tuple[Path, str]:
         "--quiet",
         "--depth=1",
         "--no-tags",
+        "--",
         source.location,
         f"refs/heads/{source.branch}",
     )
