@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.app import Conveyor
 from engine.settings import Settings
 from projections.billing import billing_report, months_between
-from projections.runtime import BATCH
+from projections.runtime import BATCH, BULK_BATCH
 from projections.state import current_state
 from projections.views import open_projections
 
@@ -63,7 +63,10 @@ def main() -> None:
     rate = done.events / done.seconds
     # CPU time is what other work on a shared machine disturbs least.
     raw_cpu, rate_cpu = (before_cpu + after_cpu) / 2, done.events / cpu
-    print(f"events in store:            {head:,} (batches of {projections.batch:,})")
+    print(
+        f"events in store:            {head:,} (catch-up batches of {projections.batch:,}, "
+        f"rebuild {max(projections.batch, BULK_BATCH):,})"
+    )
     print(
         f"raw log read + map:         {raw:,.0f} events/s "
         f"({before:,.0f} before, {after:,.0f} after)"
