@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -392,6 +392,17 @@ def logs(
                 out.print("[dim](no log)[/]")
 
 
+def _current_state_fast(name: str) -> dict[str, Any] | None:
+    """The state view's row read with sqlite3 alone, when the view is current (else None)."""
+    from engine.settings import load_settings
+    from projections import fastread
+
+    settings = load_settings()
+    if settings.database_url or settings.persistence != "native":
+        return None
+    return fastread.current_state(settings.database_path, name)
+
+
 @app.command()
 @handled
 def state(
@@ -402,10 +413,12 @@ def state(
     as_json: JsonFlag = False,
 ) -> None:
     """The pipeline's current state (GetPipelineState), or its state at an earlier instant."""
-    with system() as sys_:
-        if at is None:
-            sys_.app.pipeline(name)  # PipelineNotFoundException for a name that isn't live
-        document = state_document(sys_, name, at)
+    document = None if at is not None else _current_state_fast(name)
+    if document is None:
+        with system() as sys_:
+            if at is None:
+                sys_.app.pipeline(name)  # PipelineNotFoundException for a name that isn't live
+            document = state_document(sys_, name, at)
     if as_json:
         print_json(document)
     else:
