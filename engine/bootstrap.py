@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 from engine.app import Conveyor
 from engine.artifacts import ArtifactStore
 from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
-from engine.service import Service
 from engine.settings import Settings, load_settings
 
-# The runner (providers, YAML) and the views (SQLAlchemy) load on first use: a read command
-# needs neither, and importing them costs more than the read itself.
+# The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
+# read command needs none of them, and importing them costs more than the read itself.
 if TYPE_CHECKING:
     from engine.runner import Listener, Runner
+    from engine.service import Service
     from projections.runtime import Projections
 
 
@@ -40,6 +40,8 @@ class System:
 
     def service(self) -> Service:
         """What adapters call: a command, then the pipeline it moved driven by this process."""
+        from engine.service import Service
+
         return Service(self.app, self.runner)
 
     def views(self, *, catch_up: bool = True) -> Projections:
