@@ -5,7 +5,8 @@ Creates a throw-away workspace holding the example pipeline (created with --no-s
 runs each command as a user does, through the venv's `conveyor` entry point, in rounds (one
 run of every command per round, so a burst of load from elsewhere hits all of them alike).
 Timings on a shared machine are noisy: the ratio to `python -c pass`, measured in the same
-rounds, is the figure to compare between machines.
+rounds, is the figure to compare between machines; CPU time (user + system of the child) is
+printed beside wall time because it moves less with other processes' load.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,18 +47,28 @@ def probes(pipeline: str) -> list[Probe]:
     ]
 
 
-def timed(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> float:
+def timed(argv: tuple[str, ...], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and CPU time (user + system of the child) of one run."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"cli_startup: {' '.join(argv)} exited {done.returncode}\n{done.stderr}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def workspace(root: Path) -> tuple[dict[str, str], str]:
     """A store with the example pipeline in it; the environment that points at it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}
+    # Without PYTHONDONTWRITEBYTECODE (set in some sandboxes), as a user runs it: the warm-up
+    # round writes the byte-code caches, which the measured rounds then load.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CONVEYOR_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     env.update({"CONVEYOR_HOME": str(root / ".conveyor"), "CONVEYOR_USER": "bench"})
     shutil.copy(EXAMPLE, root / "pipeline.json")
     setup = ((CONVEYOR, "init"), (CONVEYOR, "pipeline", "create", "pipeline.json", "--no-start"))
@@ -66,25 +78,29 @@ def workspace(root: Path) -> tuple[dict[str, str], str]:
     return env, str(name)
 
 
-def measure(runs: int) -> dict[Probe, float]:
+def measure(runs: int) -> dict[Probe, tuple[float, float]]:
+    """Each probe's median wall time and median CPU time."""
     with tempfile.TemporaryDirectory(prefix="conveyor-cli-startup-") as tmp:
         root = Path(tmp)
         env, name = workspace(root)
         checks = probes(name)
         for probe in checks:  # warm: byte-code compiled, views caught up, page cache filled
             timed(probe.argv, root, env)
-        samples: dict[Probe, list[float]] = {probe: [] for probe in checks}
+        samples: dict[Probe, list[tuple[float, float]]] = {probe: [] for probe in checks}
         for _ in range(runs):
             for probe in checks:
                 samples[probe].append(timed(probe.argv, root, env))
-    return {probe: statistics.median(times) for probe, times in samples.items()}
+    return {
+        probe: (statistics.median(w for w, _ in times), statistics.median(c for _, c in times))
+        for probe, times in samples.items()
+    }
 
 
-def report(medians: dict[Probe, float], runs: int) -> None:
-    bare = next(seconds for probe, seconds in medians.items() if probe.target_seconds is None)
-    print(f"CLI start-up, median of {runs} runs (wall time, subprocess, warm caches)")
-    print(f"{'command':<28}{'median':>9}{'ratio':>9}   target")
-    for probe, seconds in medians.items():
+def report(medians: dict[Probe, tuple[float, float]], runs: int) -> None:
+    bare, bare_cpu = next(m for probe, m in medians.items() if probe.target_seconds is None)
+    print(f"CLI start-up, median of {runs} runs (subprocess, warm caches)")
+    print(f"{'command':<28}{'wall':>8}{'ratio':>8}{'cpu':>8}{'ratio':>8}   target")
+    for probe, (seconds, cpu) in medians.items():
         if probe.target_seconds is None:
             verdict = "(baseline)"
         else:
@@ -92,7 +108,10 @@ def report(medians: dict[Probe, float], runs: int) -> None:
             ratio_target = target / REFERENCE_BARE_SECONDS
             met = "met" if seconds <= target else "over"
             verdict = f"<= {target:.2f} s (~{ratio_target:.1f}x bare)  {met}"
-        print(f"{probe.label:<28}{seconds:>8.3f}s{seconds / bare:>8.1f}x   {verdict}")
+        print(
+            f"{probe.label:<28}{seconds:>7.3f}s{seconds / bare:>7.1f}x"
+            f"{cpu:>7.3f}s{cpu / bare_cpu:>7.1f}x   {verdict}"
+        )
 
 
 def main() -> None:

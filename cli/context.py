@@ -9,13 +9,15 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 
 from domain.errors import ConveyorError, InvalidDefinition
-from engine.bootstrap import System, build
+
+if TYPE_CHECKING:  # the engine loads when a command opens the system, not at import
+    from engine.bootstrap import System
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -37,6 +39,8 @@ def actor() -> str:
 
 @contextmanager
 def system() -> Iterator[System]:
+    from engine.bootstrap import build
+
     built = build()
     try:
         yield built

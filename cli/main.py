@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,32 +23,13 @@ from cli.reports import (
     state_document,
 )
 from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
-from domain.execution import TERMINAL_STATUSES, PipelineExecution
-from domain.pipeline import Pipeline
-from domain.validation import parse_definition, pipeline_json_schema
 from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
-from engine.runner import log_path
-from engine.service import (
-    CreatePipeline,
-    DeletePipeline,
-    DisableStageTransition,
-    EnableStageTransition,
-    PutApprovalResult,
-    RetryStageExecution,
-    StartPipelineExecution,
-    StopPipelineExecution,
-    Tick,
-    UpdatePipeline,
-)
-from engine.settings import load_settings
-from projections.codepipeline import (
-    action_execution_details,
-    execution_document,
-    pipeline_metadata,
-    pipeline_summary,
-)
-from projections.explain import explain as explain_facts
-from projections.history import list_executions
+
+# The engine, the domain model, validation (pydantic) and the views load inside the commands
+# that use them, so `--help` and the read commands import only what they need.
+if TYPE_CHECKING:
+    from domain.execution import PipelineExecution
+    from domain.pipeline import Pipeline
 
 app = typer.Typer(
     name="conveyor",
@@ -100,6 +81,9 @@ def progress(show: bool) -> render.Progress | None:
 
 def finish(execution: PipelineExecution, as_json: bool) -> None:
     """Report where an execution ended up after driving; non-zero if it did not succeed."""
+    from domain.execution import TERMINAL_STATUSES
+    from projections.codepipeline import execution_document
+
     document = execution_document(execution)
     if as_json:
         print_json({"pipelineExecution": document})
@@ -138,6 +122,8 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 @handled
 def init(as_json: JsonFlag = False) -> None:
     """Create the workspace store (.conveyor/ here, or CONVEYOR_HOME)."""
+    from engine.settings import load_settings
+
     settings = load_settings()
     with system() as sys_:
         names = sys_.app.pipeline_names()
@@ -155,6 +141,9 @@ def init(as_json: JsonFlag = False) -> None:
 @handled
 def pipeline_validate(file: Path, as_json: JsonFlag = False) -> None:
     """Check a definition and list every problem with its JSON path and rule."""
+    from domain.validation import parse_definition
+    from engine.settings import load_settings
+
     declaration = parse_definition(read_definition(file), load_settings().limits)
     if as_json:
         print_json({"valid": True, "name": declaration.name})
@@ -167,6 +156,8 @@ def pipeline_validate(file: Path, as_json: JsonFlag = False) -> None:
 @pipeline_app.command("schema")
 def pipeline_schema() -> None:
     """Print the JSON Schema of pipeline definitions."""
+    from domain.validation import pipeline_json_schema
+
     print_json(pipeline_json_schema())
 
 
@@ -179,6 +170,9 @@ def pipeline_create(
     as_json: JsonFlag = False,
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
+    from engine.service import CreatePipeline
+    from projections.codepipeline import pipeline_metadata
+
     source = read_definition(file)
 
     def announce(created: tuple[Pipeline, str | None]) -> None:
@@ -206,6 +200,8 @@ def pipeline_create(
 @handled
 def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
+    from engine.service import UpdatePipeline
+
     with system() as sys_:
         pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
         if as_json:
@@ -223,6 +219,8 @@ def pipeline_get(
     version: Annotated[int | None, typer.Option(help="An earlier version.", min=1)] = None,
 ) -> None:
     """Print the definition as `aws codepipeline get-pipeline` does."""
+    from projections.codepipeline import pipeline_metadata
+
     with system() as sys_:
         pipeline = sys_.app.pipeline(name)
         pipeline.declaration(version)  # refuses a missing version
@@ -234,6 +232,8 @@ def pipeline_get(
 @handled
 def pipeline_list(as_json: JsonFlag = False) -> None:
     """List pipelines."""
+    from projections.codepipeline import pipeline_summary
+
     with system() as sys_:
         summaries = [pipeline_summary(sys_.app.pipeline(n)) for n in sys_.app.pipeline_names()]
     if as_json:
@@ -252,6 +252,8 @@ def pipeline_list(as_json: JsonFlag = False) -> None:
 @handled
 def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
     """Delete a pipeline (its history stays in the event log)."""
+    from engine.service import DeletePipeline
+
     with system() as sys_:
         deleted = sys_.service().execute(DeletePipeline(name, by=actor()))
     if as_json:
@@ -272,6 +274,8 @@ def start(
     as_json: JsonFlag = False,
 ) -> None:
     """Start an execution and run it here until it finishes or waits on a person."""
+    from engine.service import StartPipelineExecution
+
     variables = parse_vars(var or [])
 
     def announce(execution_id: str) -> None:
@@ -300,6 +304,8 @@ def executions_list(
     as_json: JsonFlag = False,
 ) -> None:
     """The pipeline's executions, most recent first (ListPipelineExecutions)."""
+    from projections.history import list_executions
+
     with system() as sys_:
         sys_.app.pipeline(name)
         with sys_.views().engine.connect() as conn:
@@ -337,6 +343,8 @@ def executions_replay(
 @handled
 def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
     """One execution: status, revisions, variables and every action attempt."""
+    from projections.codepipeline import action_execution_details, execution_document
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         document = execution_document(execution)
@@ -355,6 +363,8 @@ def logs(
     action: Annotated[str | None, typer.Argument()] = None,
 ) -> None:
     """Print the logs of an execution's actions (every attempt), or of one action."""
+    from engine.runner import log_path
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
@@ -382,6 +392,17 @@ def logs(
                 out.print("[dim](no log)[/]")
 
 
+def _current_state_fast(name: str) -> dict[str, Any] | None:
+    """The state view's row read with sqlite3 alone, when the view is current (else None)."""
+    from engine.settings import load_settings
+    from projections import fastread
+
+    settings = load_settings()
+    if settings.database_url or settings.persistence != "native":
+        return None
+    return fastread.current_state(settings.database_path, name)
+
+
 @app.command()
 @handled
 def state(
@@ -392,10 +413,12 @@ def state(
     as_json: JsonFlag = False,
 ) -> None:
     """The pipeline's current state (GetPipelineState), or its state at an earlier instant."""
-    with system() as sys_:
-        if at is None:
-            sys_.app.pipeline(name)  # PipelineNotFoundException for a name that isn't live
-        document = state_document(sys_, name, at)
+    document = None if at is not None else _current_state_fast(name)
+    if document is None:
+        with system() as sys_:
+            if at is None:
+                sys_.app.pipeline(name)  # PipelineNotFoundException for a name that isn't live
+            document = state_document(sys_, name, at)
     if as_json:
         print_json(document)
     else:
@@ -405,6 +428,7 @@ def state(
 def _approval(
     name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
 ) -> None:
+    from engine.service import PutApprovalResult
 
     def announce(at: datetime) -> None:
         if as_json:
@@ -456,6 +480,8 @@ def transition_disable(
     as_json: JsonFlag = False,
 ) -> None:
     """Stop executions from entering STAGE; they wait in front of it."""
+    from engine.service import DisableStageTransition
+
     with system() as sys_:
         sys_.service().execute(DisableStageTransition(name, stage=stage, reason=reason, by=actor()))
     if as_json:
@@ -468,6 +494,7 @@ def transition_disable(
 @handled
 def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
     """Let executions enter STAGE again; the latest one waiting goes in."""
+    from engine.service import EnableStageTransition
 
     def announce(_: None) -> None:
         if not as_json:
@@ -492,6 +519,8 @@ def stop(
     as_json: JsonFlag = False,
 ) -> None:
     """Stop an execution: let running actions finish (default) or abandon them."""
+    from engine.service import StopPipelineExecution
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         sys_.service().execute(
@@ -520,6 +549,8 @@ def retry(
     as_json: JsonFlag = False,
 ) -> None:
     """Retry a failed or stopped stage of an execution (FAILED_ACTIONS, or ALL_ACTIONS)."""
+    from engine.service import RetryStageExecution
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
 
@@ -548,6 +579,8 @@ def tick(
     as_json: JsonFlag = False,
 ) -> None:
     """Let the clock act: time out overdue actions and approvals, then run what that unlocks."""
+    from engine.service import Tick
+
     with system() as sys_:
         names = [name] if name else sys_.app.pipeline_names()
         for each in names:
@@ -562,6 +595,8 @@ def tick(
 @handled
 def explain(execution_id: str, as_json: JsonFlag = False) -> None:
     """Why an execution is where it is: waiting, superseded, cancelled, stopped or failed."""
+    from projections.explain import explain as explain_facts
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         pipeline = sys_.app.pipeline_of(execution)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from cli.context import out
 from domain.vocabulary import ActionStatus, ExecutionStatus
-from engine.app import ActionResult, ActionWork
+
+if TYPE_CHECKING:  # annotations only: importing the engine here would load it for --help
+    from engine.app import ActionResult, ActionWork
 
 STATUS_STYLE: dict[str, str] = {
     ExecutionStatus.SUCCEEDED: "green",

@@ -6,24 +6,20 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.context import handled, out, print_json, system
 from domain.errors import ValidationException
-from engine.bootstrap import System
-from engine.clock import parse_instant
-from engine.simulation import Scenario, SimulationResult, simulate
-from projections.audit import audit_records, chained_lines, verify_file
-from projections.billing import BillingReport, BillingRules, billing_report, months_between
-from projections.diff import pipeline_diff
-from projections.history import list_executions
-from projections.runtime import Projections
-from projections.state import current_state
-from projections.timetravel import check_decisions, state_at, timeline
-from projections.views import open_projections
+
+# The engine, the views (SQLAlchemy) and rich.table load inside the commands that use them:
+# `cli.main` imports this module, and `--help` or a read command must not pay for them.
+if TYPE_CHECKING:
+    from engine.bootstrap import System
+    from engine.simulation import Scenario, SimulationResult
+    from projections.billing import BillingReport, BillingRules
+    from projections.runtime import Projections
 
 billing_app = typer.Typer(help="Monthly cost and usage per pipeline.", no_args_is_help=True)
 audit_app = typer.Typer(
@@ -41,6 +37,8 @@ def views(sys_: System, *, catch_up: bool = True) -> Projections:
 
 
 def instant(text: str | None, option: str) -> datetime | None:
+    from engine.clock import parse_instant
+
     if text is None:
         return None
     try:
@@ -54,6 +52,9 @@ def instant(text: str | None, option: str) -> datetime | None:
 
 def state_document(sys_: System, name: str, at: str | None = None) -> dict[str, Any]:
     """GetPipelineState from the view, or as it was at an instant (from the events up to it)."""
+    from projections.state import current_state
+    from projections.timetravel import state_at
+
     when = instant(at, "--at")
     if when is not None:
         return state_at(sys_.app.events, name, when)
@@ -68,6 +69,8 @@ def state_document(sys_: System, name: str, at: str | None = None) -> dict[str, 
 def _rules(
     rules_file: Path | None, rule: str | None, any_execution: bool, free_tier: bool
 ) -> BillingRules:
+    from projections.billing import BillingRules
+
     values: dict[str, Any] = {}
     if rules_file is not None:
         try:
@@ -85,6 +88,8 @@ def _rules(
 
 
 def render_billing(report: BillingReport) -> None:
+    from rich.table import Table
+
     for month in report.months:
         table = Table(title=f"{month.month}", show_header=True, header_style="bold")
         for column in ("pipeline", "type", "plan", "executions", "action-min", "charge", "why"):
@@ -140,6 +145,8 @@ def billing_report_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Cost per pipeline per calendar month (UTC), with the reason each is charged or not."""
+    from projections.billing import billing_report, months_between
+
     rules = _rules(rules_file, rule, any_execution, free_tier)
     with system() as sys_:
         if from_month or to_month:
@@ -182,6 +189,10 @@ def audit_command(
     """Every event as who/what/when; --json or --output export a hash-chained trail."""
     if ctx.invoked_subcommand is not None:
         return
+    from rich.table import Table
+
+    from projections.audit import audit_records, chained_lines
+
     with system() as sys_:
         projections = views(sys_)
         with projections.engine.connect() as conn:
@@ -223,6 +234,8 @@ def audit_command(
 @handled
 def audit_verify_command(file: Path, as_json: JsonFlag = False) -> None:
     """Check an exported trail's hash chain; names the first line that was changed."""
+    from projections.audit import verify_file
+
     result = verify_file(file)
     if as_json:
         print_json(result.to_dict())
@@ -277,6 +290,8 @@ def projections_rebuild_command(
 
 def replay_command(execution_id: str, check: bool = True, as_json: bool = False) -> None:
     """An execution's timeline from its events; with check, the planner's decisions re-derived."""
+    from projections.timetravel import check_decisions, timeline
+
     with system() as sys_:
         execution = sys_.app.find_execution(execution_id)
         steps = timeline(sys_.app.events, execution.execution_id)
@@ -307,6 +322,8 @@ def replay_command(execution_id: str, check: bool = True, as_json: bool = False)
 
 
 def _scenario_months(result: SimulationResult) -> list[tuple[int, int]]:
+    from projections.billing import months_between
+
     first = result.scenario.steps[0].at.strftime("%Y-%m")
     last = result.ended_at.strftime("%Y-%m")
     return months_between(first, last)
@@ -316,6 +333,12 @@ def run_scenario(
     scenario: Scenario, rules: BillingRules | None = None, plan: str = "auto"
 ) -> dict[str, Any]:
     """Run a scenario and read its views: state, history, billing and which revisions got where."""
+    from engine.simulation import simulate
+    from projections.billing import BillingRules, billing_report
+    from projections.history import list_executions
+    from projections.state import current_state
+    from projections.views import open_projections
+
     result = simulate(scenario)
     projections = open_projections(result.app, "sqlite://")
     projections.catch_up()
@@ -369,6 +392,10 @@ def simulate_command(
     as_json: JsonFlag = False,
 ) -> None:
     """Run a what-if scenario under a virtual clock in a throw-away store; compare variants."""
+    from rich.table import Table
+
+    from engine.simulation import Scenario
+
     scenario = Scenario.load(scenario_file)
     base = run_scenario(scenario)
     variant = None
@@ -432,6 +459,8 @@ def pipeline_diff_command(
     as_json: JsonFlag = False,
 ) -> None:
     """What changed between two versions of a pipeline's definition."""
+    from projections.diff import pipeline_diff
+
     with system() as sys_:
         diff = pipeline_diff(sys_.app.pipeline(name), first, second)
     if as_json:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.definition import PipelineDeclaration
 from domain.errors import (
     ActionNotFoundException,
     ConcurrentPipelineExecutionsLimitExceededException,
@@ -22,6 +21,9 @@ from domain.errors import (
 from domain.state import CopyOnWrite
 from domain.variables import execution_variables
 from domain.vocabulary import ActionCategory, ExecutionMode, PipelineType
+
+if TYPE_CHECKING:  # the definition models (pydantic) load when a declaration is first parsed
+    from domain.definition import PipelineDeclaration
 
 # Parsed definitions, memoised outside the aggregate so that its own state stays plain JSON (which
 # snapshots transcode). Each entry keeps its document: a hit must be equal, not just same-keyed,
@@ -126,6 +128,8 @@ class Pipeline(CopyOnWrite, Aggregate):
         document = self.definitions[version - 1]
         found = _DECLARATIONS.get(key)
         if found is None or found[0] != document:
+            from domain.definition import PipelineDeclaration
+
             found = (document, PipelineDeclaration.from_document(document))
             _DECLARATIONS[key] = found
         return found[1]

@@ -9,15 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.app import Conveyor
 from engine.artifacts import ArtifactStore
 from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
-from engine.runner import Listener, Runner
-from engine.service import Service
 from engine.settings import Settings, load_settings
-from projections.runtime import Projections
-from projections.views import open_projections
+
+# The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
+# read command needs none of them, and importing them costs more than the read itself.
+if TYPE_CHECKING:
+    from engine.runner import Listener, Runner
+    from engine.service import Service
+    from projections.runtime import Projections
 
 
 @dataclass
@@ -30,15 +34,21 @@ class System:
     _views: Projections | None = field(default=None, repr=False)
 
     def runner(self, listener: Listener | None = None) -> Runner:
+        from engine.runner import Runner
+
         return Runner(self.app, self.artifacts, listener=listener)
 
     def service(self) -> Service:
         """What adapters call: a command, then the pipeline it moved driven by this process."""
+        from engine.service import Service
+
         return Service(self.app, self.runner)
 
     def views(self, *, catch_up: bool = True) -> Projections:
         """The read models beside the events; caught up with every event first by default."""
         if self._views is None:
+            from projections.views import open_projections
+
             self._views = open_projections(
                 self.app,
                 self.settings.sqlalchemy_url(),

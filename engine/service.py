@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from domain.pipeline import Pipeline
 from engine.app import Conveyor
-from engine.runner import Listener, Runner
+
+if TYPE_CHECKING:  # the runner (providers, YAML) loads only when a command drives actions
+    from engine.runner import Listener, Runner
 
 T = TypeVar("T")
 

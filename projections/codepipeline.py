@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from domain.definition import StageDeclaration
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.vocabulary import ActionStatus, ExecutionMode, ExecutionStatus, StageStatus
+
+if TYPE_CHECKING:  # annotations only: the definition models need pydantic, a read does not
+    from domain.definition import StageDeclaration
 
 Loader = Callable[[str], PipelineExecution]
 

@@ -18,7 +18,6 @@ from domain.errors import (
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.registry import REGISTRY_ID, PipelineRegistry
-from engine.application import decisions
 from engine.application.unit import Unit, transact
 from engine.application.work import ActionWork
 from engine.clock import Clock, IdFactory, RandomIds, SystemClock
@@ -72,6 +71,10 @@ class ConveyorBase(Application[UUID]):
         return Unit(self, self.pipeline(name))
 
     def _settle(self, unit: Unit, now: datetime) -> None:
+        # The planner (and the definition models it needs) loads with the first command that
+        # decides something; queries such as `pipeline list` never load it.
+        from engine.application import decisions
+
         decisions.settle(unit, self.ids, now)
 
     def _settle_and_save(self, unit: Unit, now: datetime) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from domain import validation  # its parser (pydantic) loads on the first parse, not here
 from domain.errors import PipelineNotFoundException
 from domain.execution import cause
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
-from domain.validation import parse_definition
 from domain.vocabulary import Cause, TriggerType
 from engine.application.base import ConveyorBase
 from engine.application.executions import ExecutionCommands
@@ -22,7 +22,7 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
     def create_pipeline(
         self, source: Any, *, by: str, start: bool = True
     ) -> tuple[Pipeline, str | None]:
-        declaration = parse_definition(source, self.settings.limits)
+        declaration = validation.parse_definition(source, self.settings.limits)
 
         def attempt() -> tuple[Pipeline, str | None]:
             now = self.clock.now()
@@ -45,7 +45,7 @@ class PipelineCommands(ExecutionCommands, ConveyorBase):
         return self._transact(attempt)
 
     def update_pipeline(self, source: Any, *, by: str) -> Pipeline:
-        declaration = parse_definition(source, self.settings.limits)
+        declaration = validation.parse_definition(source, self.settings.limits)
 
         def attempt() -> Pipeline:
             now = self.clock.now()

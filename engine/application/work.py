@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.catalogue import lookup
-from domain.definition import ActionDeclaration, PipelineDeclaration
 from domain.execution import PipelineExecution
 from domain.variables import UnresolvedVariable, resolve, resolve_configuration
 from engine.clock import IdFactory
+
+if TYPE_CHECKING:  # annotations only: the application loads without the definition models
+    from domain.definition import ActionDeclaration, PipelineDeclaration
 
 
 @dataclass(frozen=True)
