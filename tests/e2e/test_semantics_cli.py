@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cli import CONVEYOR, Workspace
+from tests.support.processes import kill_groups_mentioning
 
 
 def _type(category: str, provider: str) -> dict[str, str]:
@@ -162,13 +163,15 @@ def test_stop_and_abandon_ends_an_execution_whose_action_is_still_running(
     )
     try:
         execution_id = None
-        for _ in range(200):
+        deadline = time.monotonic() + 30
+        while True:
             listing = ws.json("executions", "list", "flow")["pipelineExecutionSummaries"]
             if listing:
                 execution_id = listing[0]["pipelineExecutionId"]
                 details = ws.json("executions", "show", execution_id)["actionExecutionDetails"]
                 if any(d["actionName"] == "Sleep" for d in details):
                     break
+            assert time.monotonic() < deadline, "the Sleep action never started"
             time.sleep(0.1)
         assert execution_id
         stopped = ws.json("stop", execution_id, "--abandon", "--reason", "wrong commit")
@@ -182,6 +185,8 @@ def test_stop_and_abandon_ends_an_execution_whose_action_is_still_running(
     finally:
         runner.kill()
         runner.wait()
+        # The abandoned `sleep 20` runs in its own process group (stop does not kill it yet).
+        kill_groups_mentioning(str(tmp_path))
 
 
 def test_retrying_the_failed_action_lets_the_execution_finish(

@@ -55,3 +55,26 @@ def wait_until_group_gone(pgid: int, within: float = GROUP_GONE_WITHIN_SECONDS) 
             left = ", ".join(_members(pgid)) or "unknown members"
             raise AssertionError(f"process group {pgid} still exists after {within}s: {left}")
         time.sleep(_POLL_SECONDS)
+
+
+def kill_groups_mentioning(text: str) -> None:
+    """Kill the process group of every process whose command line mentions `text` (a test's
+    tmp_path): actions run in groups of their own, which killing the CLI that started them
+    does not reach, and none may outlive the test."""
+    import signal
+
+    groups: set[int] = set()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in argv:
+            pgid = process_group_of(int(cmdline.parent.name))
+            if pgid is not None and pgid != os.getpgrp():
+                groups.add(pgid)
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
