@@ -149,14 +149,22 @@ def _expired_prose(stage: str) -> str:
 _V1_STOP_PREFIX = "abandoned: stop requested by "
 _V1_EXPIRED = re.compile(r"the inbound transition to (.+) was disabled for more than 30 days")
 _V1_UPDATED = re.compile(r"pipeline updated to version (\d+)")
-_V1_DEADLINE = re.compile(r"before its timeout \((.+)\)$")
+_V1_DEADLINE = re.compile(r"the (?:action|approval) did not finish before its timeout \((.+)\)")
+_V1_UNRESOLVED = re.compile(
+    r"variable #\{[^}]*\} has no value: nothing earlier in this execution "
+    r"set '[^']*' in namespace '[^']*'"
+)
 
 
 def _v1_failure_cause(code: str, message: str) -> dict[str, Any]:
+    # Providers report TimedOut and ConfigurationError too (a shell command's own timeout, a
+    # bad BuildSpec); today's engine records those as ActionReportedFailure, so only the
+    # engine's own wording means the engine decided.
     if code == "TimedOut":
-        found = _V1_DEADLINE.search(message)
-        return cause(Cause.TIMED_OUT, deadline=found.group(1) if found else None)
-    if code == "ConfigurationError":
+        found = _V1_DEADLINE.fullmatch(message)
+        if found:
+            return cause(Cause.TIMED_OUT, deadline=found.group(1))
+    if code == "ConfigurationError" and _V1_UNRESOLVED.fullmatch(message):
         return cause(Cause.CONFIGURATION_ERROR)
     return cause(Cause.ACTION_REPORTED_FAILURE)
 

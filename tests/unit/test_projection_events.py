@@ -88,7 +88,11 @@ def test_events_stored_without_a_cause_get_one_by_upcasting_and_are_told_apart_b
     from projections.timetravel import _is_decision
 
     old = stored_by_the_previous_release
-    failed = old(events.ActionFailed, error_code="ConfigurationError", error_message="x")
+    unresolved = (
+        "variable #{Build.Tag} has no value: nothing earlier in this execution"
+        " set 'Tag' in namespace 'Build'"
+    )
+    failed = old(events.ActionFailed, error_code="ConfigurationError", error_message=unresolved)
     assert _is_decision(failed)
     assert not _is_decision(old(events.ActionFailed, error_code="Boom", error_message="x"))
     stopped = old(events.ActionAbandoned, reason="abandoned: stop requested by x")
