@@ -144,11 +144,16 @@ def _expired_prose(stage: str) -> str:
 
 
 # ----- reading the causes of events stored before causes were recorded (v1) -----------------
-# The one place that reads old prose: each function turns a v1 event's words into its cause.
+# The one place that reads old prose. Each pattern is the exact text the previous release's
+# engine wrote (engine/app.py at f879cd6); anything else is a person's or provider's own words.
 
 _V1_STOP_PREFIX = "abandoned: stop requested by "
-_V1_EXPIRED = re.compile(r"the inbound transition to (.+) was disabled for more than 30 days")
+_V1_EXPIRED = re.compile(
+    r"the inbound transition to (.+) was disabled for more than 30 days; "
+    r"start a new execution to run the latest revision"
+)
 _V1_UPDATED = re.compile(r"pipeline updated to version (\d+)")
+_V1_DELETED = "pipeline deleted"
 _V1_DEADLINE = re.compile(r"the (?:action|approval) did not finish before its timeout \((.+)\)")
 _V1_UNRESOLVED = re.compile(
     r"variable #\{[^}]*\} has no value: nothing earlier in this execution "
@@ -170,24 +175,50 @@ def _v1_failure_cause(code: str, message: str) -> dict[str, Any]:
 
 
 def _v1_abandon_cause(reason: str) -> dict[str, Any]:
+    cancelled = _v1_known_cancel_cause(reason, None)
+    if cancelled is not None:
+        return cause(Cause.EXECUTION_CANCELLED, cancelled=cancelled)
     if reason.startswith(_V1_STOP_PREFIX):
-        by, _, why = reason[len(_V1_STOP_PREFIX) :].partition(": ")
-        return cause(Cause.STOP_REQUESTED, by=by, reason=why)
-    return cause(Cause.EXECUTION_CANCELLED, cancelled=_v1_cancel_cause(reason, None))
+        rest = reason[len(_V1_STOP_PREFIX) :]
+        if ": " not in rest:
+            return cause(Cause.STOP_REQUESTED, by=rest, reason="")
+        # "by X: Y" cannot be split when the requester's name may itself hold ": "
+        # (CONVEYOR_USER is free text); the execution's ExecutionStopRequested has both.
+        return cause(Cause.STOP_REQUESTED, by=None, reason=None)
+    # The old engine abandoned actions only for `stop --abandon` and for a cancellation, whose
+    # wordings are matched above. Read anything else as a stop request by nobody known, keeping
+    # the words as its reason: a cancellation would claim a pipeline update or deletion that
+    # the event does not show.
+    return cause(Cause.STOP_REQUESTED, by=None, reason=reason)
 
 
-def _v1_stop_cause(stage: str | None, reason: str, by: str) -> dict[str, Any]:
-    found = _V1_EXPIRED.match(reason)
-    if found:
-        return cause(Cause.TRANSITION_EXPIRED, stage=found.group(1), by=by, disabled_since=None)
+def _v1_stop_cause(reason: str, by: str, *, held_at: str | None) -> dict[str, Any]:
+    """`held_at`: the stage whose transition the execution waited at when it stopped, if any."""
+    found = _V1_EXPIRED.fullmatch(reason)
+    if found and found.group(1) == held_at:
+        return cause(Cause.TRANSITION_EXPIRED, stage=held_at, by=by, disabled_since=None)
     return cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason)
 
 
-def _v1_cancel_cause(reason: str, by: str | None) -> dict[str, Any]:
-    found = _V1_UPDATED.match(reason)
+def _v1_expired_stage(reason: str) -> str | None:
+    found = _V1_EXPIRED.fullmatch(reason)
+    return found.group(1) if found else None
+
+
+def _v1_known_cancel_cause(reason: str, by: str | None) -> dict[str, Any] | None:
+    found = _V1_UPDATED.fullmatch(reason)
     if found:
         return cause(Cause.PIPELINE_UPDATED, version=int(found.group(1)), by=by)
-    return cause(Cause.PIPELINE_DELETED, by=by)
+    if reason == _V1_DELETED:
+        return cause(Cause.PIPELINE_DELETED, by=by)
+    return None
+
+
+def _v1_cancel_cause(reason: str, by: str) -> dict[str, Any]:
+    # The old engine cancelled only for these two wordings. Otherwise claim the weaker fact, an
+    # update to an unknown version: a deletion is the more specific (and final) claim.
+    known = _v1_known_cancel_cause(reason, by)
+    return known or cause(Cause.PIPELINE_UPDATED, version=None, by=by)
 
 
 class PipelineExecution(CopyOnWrite, Aggregate):
@@ -205,7 +236,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         if not outcome or "cause" in outcome:
             return
         if outcome["status"] == STOPPED:
-            why = _v1_stop_cause(outcome.get("stage"), outcome["reason"], outcome["by"])
+            # The expired-transition stop ended while waiting; its outcome names that stage.
+            held_at = outcome.get("stage") if outcome.get("while_waiting") else None
+            why = _v1_stop_cause(outcome["reason"], outcome["by"], held_at=held_at)
         elif outcome["status"] == CANCELLED:
             why = _v1_cancel_cause(outcome["reason"], outcome["by"])
         else:
@@ -1015,7 +1048,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["cause"] = _v1_stop_cause(state["stage"], state["reason"], state["by"])
+            # The engine's 30-day stop never entered a stage (stage None); a person's stop
+            # with the same words in a stage is still a person's stop.
+            held_at = None if state["stage"] else _v1_expired_stage(state["reason"])
+            state["cause"] = _v1_stop_cause(state["reason"], state["by"], held_at=held_at)
 
         def apply(self, aggregate: Any) -> None:
             waiting = aggregate.waiting

@@ -74,3 +74,145 @@ def test_a_provider_reported_failure_is_recorded_today_as_the_old_one_now_loads(
     _record_result(None, execution, work, result, T0)  # type: ignore[arg-type]
     (failed,) = execution.collect_events()
     assert failed.cause == upcast_failure(code, message)  # type: ignore[attr-defined]
+
+
+EXPIRED = (
+    "the inbound transition to Prod was disabled for more than 30 days; "
+    "start a new execution to run the latest revision"
+)
+PER_OPS = "the inbound transition to Prod was disabled for more than 30 days, per ops"
+
+
+def upcast(event: Any, **state: Any) -> dict[str, Any]:
+    event.upcast_v1_v2(state)
+    return dict(state["cause"])
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        (
+            "abandoned: stop requested by alice: bad build",
+            {"kind": "StopRequested", "by": None, "reason": None},
+        ),
+        (
+            "abandoned: stop requested by alice",
+            {"kind": "StopRequested", "by": "alice", "reason": ""},
+        ),
+        (
+            "abandoned: stop requested by ops: team: wrong artifact",
+            {"kind": "StopRequested", "by": None, "reason": None},
+        ),
+        (
+            "pipeline updated to version 3",
+            {
+                "kind": "ExecutionCancelled",
+                "cancelled": {"kind": "PipelineUpdated", "version": 3, "by": None},
+            },
+        ),
+        (
+            "pipeline deleted",
+            {"kind": "ExecutionCancelled", "cancelled": {"kind": "PipelineDeleted", "by": None}},
+        ),
+        (
+            "pipeline deleted by ops",
+            {"kind": "StopRequested", "by": None, "reason": "pipeline deleted by ops"},
+        ),
+        (
+            "pipeline updated to version 3 (hotfix)",
+            {
+                "kind": "StopRequested",
+                "by": None,
+                "reason": "pipeline updated to version 3 (hotfix)",
+            },
+        ),
+    ],
+)
+def test_an_old_abandon_is_read_from_the_exact_words_the_old_engine_wrote(
+    reason: str, expected: dict[str, Any]
+) -> None:
+    assert upcast(PipelineExecution.ActionAbandoned, reason=reason) == expected
+
+
+@pytest.mark.parametrize(
+    ("stage", "reason", "expected"),
+    [
+        (
+            None,
+            EXPIRED,
+            {"kind": "TransitionExpired", "stage": "Prod", "by": "ops", "disabled_since": None},
+        ),
+        ("Prod", EXPIRED, {"kind": "StoppedByRequest", "by": "ops", "reason": EXPIRED}),
+        (
+            None,
+            PER_OPS,
+            {
+                "kind": "StoppedByRequest",
+                "by": "ops",
+                "reason": PER_OPS,
+            },
+        ),
+        ("Build", "bad build", {"kind": "StoppedByRequest", "by": "ops", "reason": "bad build"}),
+        (None, "", {"kind": "StoppedByRequest", "by": "ops", "reason": ""}),
+    ],
+)
+def test_an_old_stop_is_an_expired_transition_only_in_the_engines_words_outside_a_stage(
+    stage: str | None, reason: str, expected: dict[str, Any]
+) -> None:
+    assert (
+        upcast(PipelineExecution.ExecutionStopped, stage=stage, reason=reason, by="ops") == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("pipeline updated to version 12", {"kind": "PipelineUpdated", "version": 12, "by": "ops"}),
+        ("pipeline deleted", {"kind": "PipelineDeleted", "by": "ops"}),
+        (
+            "pipeline updated to version 12!",
+            {"kind": "PipelineUpdated", "version": None, "by": "ops"},
+        ),
+    ],
+)
+def test_an_old_cancellation_is_read_from_the_exact_words_the_old_engine_wrote(
+    reason: str, expected: dict[str, Any]
+) -> None:
+    assert upcast(PipelineExecution.ExecutionCancelled, reason=reason, by="ops") == expected
+
+
+@pytest.mark.parametrize(
+    ("outcome", "expected"),
+    [
+        (
+            {
+                "status": "Stopped",
+                "stage": "Prod",
+                "while_waiting": True,
+                "reason": EXPIRED,
+                "by": "ops",
+            },
+            {"kind": "TransitionExpired", "stage": "Prod", "by": "ops", "disabled_since": None},
+        ),
+        (
+            {
+                "status": "Stopped",
+                "stage": "Prod",
+                "while_waiting": False,
+                "reason": EXPIRED,
+                "by": "ops",
+            },
+            {"kind": "StoppedByRequest", "by": "ops", "reason": EXPIRED},
+        ),
+        (
+            {"status": "Cancelled", "stage": "Build", "reason": "pipeline deleted", "by": "ops"},
+            {"kind": "PipelineDeleted", "by": "ops"},
+        ),
+    ],
+)
+def test_an_old_snapshot_gets_the_cause_of_its_ending_the_same_way(
+    outcome: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    state: dict[str, Any] = {"outcome": outcome}
+    PipelineExecution.upcast_v1_v2(state)
+    assert state["outcome"]["cause"] == expected
