@@ -278,11 +278,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.status: str = IN_PROGRESS
         self.status_summary: str | None = None
         self.attempt = 1
-        # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
-        #           "retry_trigger"}
         self.stages: dict[str, StageState] = {}
         self.stage: str | None = None
-        # {"stage", "reason", "holder", "since"} while waiting at a stage's inbound transition
         self.waiting: Held | None = None
         self.actions: dict[str, ActionRun] = {}
         self.latest: dict[str, str] = {}
@@ -290,7 +287,6 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.namespaces: dict[str, dict[str, str]] = {}
         self.source_revisions: list[dict[str, Any]] = []
         self.stop: StopRequest | None = None
-        # Why the execution ended the way it did: {"status", "reason", "by", "stage", ...}
         self.outcome: Outcome | None = None
         self.retry_in_stage: str | None = None
 

@@ -80,9 +80,7 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.definitions: list[dict[str, Any]] = [definition]
         self.created_by = by
         self.deleted = False
-        # stage name -> {"enabled": bool, "by": str, "at": iso, "reason": str | None}
         self.transitions: dict[str, TransitionState] = {}
-        # stage name -> {"occupant": id | None, "waiting": [ids], "latest": id | None}
         self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
         self.active: list[str] = []
