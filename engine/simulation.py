@@ -14,6 +14,15 @@ from typing import Any
 from domain.errors import ConveyorError, ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import (
+    ActionStatus,
+    ApprovalStatus,
+    ExecutionMode,
+    ExecutionStatus,
+    PipelineType,
+    RetryMode,
+    StageStatus,
+)
 from engine.app import ActionResult, ActionWork, Conveyor
 from engine.clock import ManualClock, SequentialIds, parse_instant
 from engine.settings import Settings
@@ -32,7 +41,7 @@ STEP_KINDS = (
     "update",
     "delete",
 )
-MODES = ("SUPERSEDED", "QUEUED", "PARALLEL")
+MODES = tuple(ExecutionMode)
 
 
 @dataclass(frozen=True)
@@ -97,7 +106,7 @@ class Scenario:
         """The same scenario with every pipeline in another execution mode or pipeline type."""
         if mode is not None and mode not in MODES:
             raise ValidationException(f"--mode: '{mode}' is not one of {', '.join(MODES)}")
-        if pipeline_type is not None and pipeline_type not in ("V1", "V2"):
+        if pipeline_type is not None and pipeline_type not in tuple(PipelineType):
             raise ValidationException(f"--plan: '{pipeline_type}' is not V1 or V2")
 
         def rewrite(definition: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +114,8 @@ class Scenario:
             if mode is not None:
                 changed["executionMode"] = mode
                 # QUEUED and PARALLEL exist only on V2 pipelines.
-                if mode != "SUPERSEDED":
-                    changed["pipelineType"] = "V2"
+                if mode != ExecutionMode.SUPERSEDED:
+                    changed["pipelineType"] = str(PipelineType.V2)
             if pipeline_type is not None:
                 changed["pipelineType"] = pipeline_type
             return changed
@@ -207,7 +216,9 @@ class SimulationResult:
                 for eid in pipeline.executions:
                     execution: PipelineExecution = _get(self.app, eid)
                     succeeded = [
-                        s for s, st in execution.stages.items() if st["status"] == "Succeeded"
+                        s
+                        for s, st in execution.stages.items()
+                        if st["status"] == StageStatus.SUCCEEDED
                     ]
                     rows.append(
                         {
@@ -376,7 +387,7 @@ class Simulation:
             runs = self.app.execution(work.execution_id).actions.values()
             attempt = sum(1 for r in runs if (r["stage"], r["action"]) == (work.stage, work.action))
             outcome = outcome[min(attempt, len(outcome)) - 1] if outcome else None
-        succeeded = str(outcome or "Succeeded").lower() not in ("failed", "fail")
+        succeeded = str(outcome or ActionStatus.SUCCEEDED).lower() not in ("failed", "fail")
         return seconds, succeeded
 
     # ----- steps ----------------------------------------------------------------------------
@@ -427,7 +438,7 @@ class Simulation:
             step.pipeline,
             str(f["stage"]),
             str(f.get("action") or "Approve"),
-            status="Approved" if step.kind == "approve" else "Rejected",
+            status=ApprovalStatus.APPROVED if step.kind == "approve" else ApprovalStatus.REJECTED,
             summary=str(f.get("comment", "")),
             by=by,
             token=f.get("token"),
@@ -457,7 +468,7 @@ class Simulation:
             name,
             str(f["stage"]),
             eid,
-            retry_mode=str(f.get("retryMode", "FAILED_ACTIONS")),
+            retry_mode=str(f.get("retryMode", RetryMode.FAILED_ACTIONS)),
             by=by,
         )
 
@@ -495,7 +506,11 @@ class Simulation:
             retries = list(script.get("retries") or [])
             key = f"{eid}@{execution.attempt}"
             used = sum(1 for k in self._reacted if k.startswith(eid + "@"))
-            if execution.status == "Failed" and key not in self._reacted and used < len(retries):
+            if (
+                execution.status == ExecutionStatus.FAILED
+                and key not in self._reacted
+                and used < len(retries)
+            ):
                 self._reacted.add(key)
                 retry = retries[used]
                 stage = (
@@ -506,7 +521,7 @@ class Simulation:
                     {
                         "after": retry.get("after", 0),
                         "retry": stage,
-                        "retryMode": retry.get("mode", "FAILED_ACTIONS"),
+                        "retryMode": retry.get("mode", RetryMode.FAILED_ACTIONS),
                     },
                 )
 
@@ -530,7 +545,7 @@ class Simulation:
 
 
 def _answer_step(run: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
-    rejected = str(answer.get("result", "Approved")) == "Rejected"
+    rejected = str(answer.get("result", ApprovalStatus.APPROVED)) == ApprovalStatus.REJECTED
     return {
         "after": answer.get("after", 0),
         "kind": "reject" if rejected else "approve",
