@@ -15,6 +15,7 @@ from domain.errors import ConveyorError, ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.vocabulary import (
+    TERMINAL_EXECUTION_STATUSES,
     ActionStatus,
     ApprovalStatus,
     ExecutionMode,
@@ -265,9 +266,12 @@ class Simulation:
         self.errors: list[str] = []
         # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
         self._handed: set[str] = set()
-        # Executions whose push scripts answer their approvals or retry their failures.
+        # Executions whose push scripts answer their approvals or retry their failures, in
+        # start order; `_dormant` are the ones that ended (until a retry brings one back).
         self._reactive: list[str] = []
+        self._dormant: set[str] = set()
         self._reacted: set[str] = set()
+        self._retries_used: dict[str, int] = {}
         self._origin: dict[str, int] = {}
 
     # ----- the loop -------------------------------------------------------------------------
@@ -471,6 +475,8 @@ class Simulation:
             retry_mode=str(f.get("retryMode", RetryMode.FAILED_ACTIONS)),
             by=by,
         )
+        # A failed or stopped execution runs again: its script may have more to answer.
+        self._dormant.discard(eid)
 
     def _do_update(self, step: Step, f: Mapping[str, Any], by: str) -> None:
         name = step.pipeline
@@ -495,35 +501,42 @@ class Simulation:
     def _react(self) -> None:
         """Schedule what a push's script says to do once its execution asks for it."""
         for eid in self._reactive:
+            if eid in self._dormant:
+                continue
             execution = self.app.execution(eid)
-            script = self.scripts[eid]
-            answers = script.get("approvals") or {}
-            for run in execution.in_progress_runs():
-                answer = answers.get(f"{run['stage']}/{run['action']}")
-                if run["token"] and answer is not None and run["id"] not in self._reacted:
-                    self._reacted.add(run["id"])
-                    self._schedule(eid, _answer_step(run, answer))
-            retries = list(script.get("retries") or [])
-            key = f"{eid}@{execution.attempt}"
-            used = sum(1 for k in self._reacted if k.startswith(eid + "@"))
-            if (
-                execution.status == ExecutionStatus.FAILED
-                and key not in self._reacted
-                and used < len(retries)
-            ):
-                self._reacted.add(key)
-                retry = retries[used]
-                stage = (
-                    execution.outcome.get("stage") if execution.outcome else None
-                ) or execution.stage
-                self._schedule(
-                    eid,
-                    {
-                        "after": retry.get("after", 0),
-                        "retry": stage,
-                        "retryMode": retry.get("mode", RetryMode.FAILED_ACTIONS),
-                    },
-                )
+            self._answer_approvals(eid, execution)
+            self._retry_failure(eid, execution)
+            # An ended execution asks for nothing more until a retry step revives it.
+            if execution.status in TERMINAL_EXECUTION_STATUSES:
+                self._dormant.add(eid)
+
+    def _answer_approvals(self, eid: str, execution: PipelineExecution) -> None:
+        answers = self.scripts[eid].get("approvals") or {}
+        for run in execution.in_progress_runs():
+            answer = answers.get(f"{run['stage']}/{run['action']}")
+            if run["token"] and answer is not None and run["id"] not in self._reacted:
+                self._reacted.add(run["id"])
+                self._schedule(eid, _answer_step(run, answer))
+
+    def _retry_failure(self, eid: str, execution: PipelineExecution) -> None:
+        retries = list(self.scripts[eid].get("retries") or [])
+        key = f"{eid}@{execution.attempt}"
+        used = self._retries_used.get(eid, 0)
+        failed = execution.status == ExecutionStatus.FAILED
+        if not failed or key in self._reacted or used >= len(retries):
+            return
+        self._reacted.add(key)
+        self._retries_used[eid] = used + 1
+        retry = retries[used]
+        stage = (execution.outcome.get("stage") if execution.outcome else None) or execution.stage
+        self._schedule(
+            eid,
+            {
+                "after": retry.get("after", 0),
+                "retry": stage,
+                "retryMode": retry.get("mode", RetryMode.FAILED_ACTIONS),
+            },
+        )
 
     def _schedule(self, eid: str, reaction: dict[str, Any]) -> None:
         at = self.clock.now() + timedelta(seconds=float(reaction.pop("after", 0)))
