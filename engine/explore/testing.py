@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.explore.histories import histories
 from engine.explore.run import Explored, run_history
-from engine.explore.spec import KINDS, Inputs, PropertySpec, Range, seconds
+from engine.explore.spec import Inputs, PropertySpec, Range, check_property
 from engine.explore.trace import ExecutionTrace, Trace, Violation
 
 
@@ -23,11 +23,7 @@ def prop(kind: str, **params: Any) -> PropertySpec:
         def test_prod_never_runs_an_older_revision(history):
             assert_holds(run_history(history), prop("never-regresses", stage="Prod"))
     """
-    if kind not in KINDS:
-        raise ValueError(f"'{kind}' is not one of {', '.join(KINDS)}")
-    if "within" in params:
-        params["within"] = seconds(params["within"])
-    return PropertySpec(kind, params, kind)
+    return check_property(kind, params)
 
 
 def assert_holds(explored: Explored, *properties: PropertySpec) -> None:
