@@ -11,7 +11,7 @@ from domain.errors import (
     StageNotRetryableException,
     ValidationException,
 )
-from tests.unit.test_planner_table import T0, World, three_stages
+from tests.support.aggregates import T0, World, three_stages
 
 
 def test_a_finished_execution_cannot_be_stopped_and_records_nothing() -> None:

@@ -10,7 +10,7 @@ import pytest
 from domain.execution import PipelineExecution
 from engine.application.actions import _record_result
 from engine.application.work import ActionResult
-from tests.unit.test_planner_table import T0, World, three_stages
+from tests.support.aggregates import T0, World, three_stages
 
 DEADLINE = "2026-11-02T10:00:00+00:00"
 
