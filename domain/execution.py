@@ -602,13 +602,40 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         `gate` (the stage's lock) come from the pipeline, which must not have moved on.
         """
         self.check_retry_mode(retry_mode)
-        latest = [run for name in declared if (run := self.latest_run(stage, name))]
+        latest = self._latest_runs(stage, declared)
         self._check_retryable(stage, latest, pipeline_version)
         self._check_latest_at(stage, gate)
         reset = self._retry_reset(stage, retry_mode, latest)
         self.retry_stage(
             stage, retry_mode=retry_mode, trigger=RetryTrigger.MANUAL, by=by, reset=reset, now=now
         )
+
+    def retry_automatically(
+        self, stage: str, *, retry_mode: str, declared: Sequence[str], now: datetime
+    ) -> None:
+        """The planner's RetryStage: the stage's on-failure rule retries it, as a person would."""
+        reset = self._retry_reset(stage, retry_mode, self._latest_runs(stage, declared))
+        self.retry_stage(
+            stage,
+            retry_mode=retry_mode,
+            trigger=RetryTrigger.AUTOMATED,
+            by="conveyor",
+            reset=reset,
+            now=now,
+        )
+
+    def fail_in_stage(self, stage: str, *, declared: Sequence[str], now: datetime) -> None:
+        """The planner's FailStage: the stage and the execution fail with its first failure."""
+        failed = [run for run in self._latest_runs(stage, declared) if run["status"] == FAILED]
+        first = failed[0]
+        error = first["error"] or {"code": "JobFailed", "message": "failed"}
+        summary = f"action {first['action']} failed in stage {stage}: {error['message']}"
+        self.fail_stage(stage, summary=summary, now=now)
+        self.fail(stage=stage, summary=summary, error={**error, "action": first["action"]}, now=now)
+
+    def _latest_runs(self, stage: str, declared: Sequence[str]) -> list[ActionRun]:
+        """The latest attempt of each declared action of the stage that has run, in order."""
+        return [run for name in declared if (run := self.latest_run(stage, name))]
 
     def _check_retryable(self, stage: str, latest: list[ActionRun], pipeline_version: int) -> None:
         eid = self.execution_id

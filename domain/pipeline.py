@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 from uuid import UUID
@@ -263,6 +263,18 @@ class Pipeline(CopyOnWrite, Aggregate):
         )
 
     # ----- gate bookkeeping, driven by the planner's decisions ------------------------------
+
+    def admit(
+        self, new_execution_id: Callable[[], UUID], *, mode: str, cap: int, now: datetime
+    ) -> UUID:
+        """StartPipelineExecution's part here: refuse past the cap, else activate a new id.
+
+        The id is taken only once there is room, so a refused start uses none up.
+        """
+        self.require_room(mode, cap)
+        execution_id = new_execution_id()
+        self.activate(str(execution_id), now)
+        return execution_id
 
     def activate(self, execution_id: str, now: datetime) -> None:
         self.trigger_event(self.ExecutionActivated, execution_id=execution_id, timestamp=now)
