@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from cli.context import handled, out, print_json
 from domain.errors import InvalidDefinition, Problem, ValidationException
@@ -58,6 +59,7 @@ def explore_command(
         raise ValidationException(f"--examples: must be from 1 to {MAX_EXAMPLES}, not {examples}")
     if seed is not None and not 0 <= seed < 2**32:
         raise ValidationException(f"--seed: must be from 0 to {2**32 - 1}, not {seed}")
+    _check_save(save, definition_file, properties)
     definition = _definition(definition_file)
     spec = load_spec(properties, parse_definition(definition))
     chosen = seed if seed is not None else random.SystemRandom().randrange(2**32)
@@ -71,6 +73,17 @@ def explore_command(
         _render(body, save)
     if "counterexample" in body:
         raise typer.Exit(1)
+
+
+def _check_save(save: Path | None, *inputs: Path | None) -> None:
+    """--save overwrites any file except the definition or properties it explores."""
+    if save is None:
+        return
+    for given in inputs:
+        if given is not None and save.resolve() == given.resolve():
+            raise ValidationException(
+                f"--save: {save} is the file being explored; choose another file"
+            )
 
 
 def _render(body: dict[str, Any], save: Path | None) -> None:
@@ -109,7 +122,8 @@ def _render_counterexample(body: dict[str, Any], save: Path | None) -> None:
     for refusal in found["refused"]:
         out.print(f"  refused: {refusal}", markup=False)
     where = str(save) if save is not None else "counterexample.json"
-    out.print(f"[bold]== scenario[/] (replay: conveyor simulate {where})")
+    # The path is the user's: printed as text, so a '[' in it is not read as markup.
+    out.print(Text.assemble(("== scenario", "bold"), f" (replay: conveyor simulate {where})"))
     if save is not None:
         out.print(f"written to {save}", markup=False)
     else:

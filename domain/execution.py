@@ -144,42 +144,81 @@ def _expired_prose(stage: str) -> str:
 
 
 # ----- reading the causes of events stored before causes were recorded (v1) -----------------
-# The one place that reads old prose: each function turns a v1 event's words into its cause.
+# The one place that reads old prose. Each pattern is the exact text the previous release's
+# engine wrote (engine/app.py at f879cd6); anything else is a person's or provider's own words.
 
 _V1_STOP_PREFIX = "abandoned: stop requested by "
-_V1_EXPIRED = re.compile(r"the inbound transition to (.+) was disabled for more than 30 days")
+_V1_EXPIRED = re.compile(
+    r"the inbound transition to (.+) was disabled for more than 30 days; "
+    r"start a new execution to run the latest revision"
+)
 _V1_UPDATED = re.compile(r"pipeline updated to version (\d+)")
-_V1_DEADLINE = re.compile(r"before its timeout \((.+)\)$")
+_V1_DELETED = "pipeline deleted"
+_V1_DEADLINE = re.compile(r"the (?:action|approval) did not finish before its timeout \((.+)\)")
+_V1_UNRESOLVED = re.compile(
+    r"variable #\{[^}]*\} has no value: nothing earlier in this execution "
+    r"set '[^']*' in namespace '[^']*'"
+)
 
 
 def _v1_failure_cause(code: str, message: str) -> dict[str, Any]:
+    # Providers report TimedOut and ConfigurationError too (a shell command's own timeout, a
+    # bad BuildSpec); today's engine records those as ActionReportedFailure, so only the
+    # engine's own wording means the engine decided.
     if code == "TimedOut":
-        found = _V1_DEADLINE.search(message)
-        return cause(Cause.TIMED_OUT, deadline=found.group(1) if found else None)
-    if code == "ConfigurationError":
+        found = _V1_DEADLINE.fullmatch(message)
+        if found:
+            return cause(Cause.TIMED_OUT, deadline=found.group(1))
+    if code == "ConfigurationError" and _V1_UNRESOLVED.fullmatch(message):
         return cause(Cause.CONFIGURATION_ERROR)
     return cause(Cause.ACTION_REPORTED_FAILURE)
 
 
 def _v1_abandon_cause(reason: str) -> dict[str, Any]:
+    cancelled = _v1_known_cancel_cause(reason, None)
+    if cancelled is not None:
+        return cause(Cause.EXECUTION_CANCELLED, cancelled=cancelled)
     if reason.startswith(_V1_STOP_PREFIX):
-        by, _, why = reason[len(_V1_STOP_PREFIX) :].partition(": ")
-        return cause(Cause.STOP_REQUESTED, by=by, reason=why)
-    return cause(Cause.EXECUTION_CANCELLED, cancelled=_v1_cancel_cause(reason, None))
+        rest = reason[len(_V1_STOP_PREFIX) :]
+        if ": " not in rest:
+            return cause(Cause.STOP_REQUESTED, by=rest, reason="")
+        # "by X: Y" cannot be split when the requester's name may itself hold ": "
+        # (CONVEYOR_USER is free text); the execution's ExecutionStopRequested has both.
+        return cause(Cause.STOP_REQUESTED, by=None, reason=None)
+    # The old engine abandoned actions only for `stop --abandon` and for a cancellation, whose
+    # wordings are matched above. Read anything else as a stop request by nobody known, keeping
+    # the words as its reason: a cancellation would claim a pipeline update or deletion that
+    # the event does not show.
+    return cause(Cause.STOP_REQUESTED, by=None, reason=reason)
 
 
-def _v1_stop_cause(stage: str | None, reason: str, by: str) -> dict[str, Any]:
-    found = _V1_EXPIRED.match(reason)
-    if found:
-        return cause(Cause.TRANSITION_EXPIRED, stage=found.group(1), by=by, disabled_since=None)
+def _v1_stop_cause(reason: str, by: str, *, held_at: str | None) -> dict[str, Any]:
+    """`held_at`: the stage whose transition the execution waited at when it stopped, if any."""
+    found = _V1_EXPIRED.fullmatch(reason)
+    if found and found.group(1) == held_at:
+        return cause(Cause.TRANSITION_EXPIRED, stage=held_at, by=by, disabled_since=None)
     return cause(Cause.STOPPED_BY_REQUEST, by=by, reason=reason)
 
 
-def _v1_cancel_cause(reason: str, by: str | None) -> dict[str, Any]:
-    found = _V1_UPDATED.match(reason)
+def _v1_expired_stage(reason: str) -> str | None:
+    found = _V1_EXPIRED.fullmatch(reason)
+    return found.group(1) if found else None
+
+
+def _v1_known_cancel_cause(reason: str, by: str | None) -> dict[str, Any] | None:
+    found = _V1_UPDATED.fullmatch(reason)
     if found:
         return cause(Cause.PIPELINE_UPDATED, version=int(found.group(1)), by=by)
-    return cause(Cause.PIPELINE_DELETED, by=by)
+    if reason == _V1_DELETED:
+        return cause(Cause.PIPELINE_DELETED, by=by)
+    return None
+
+
+def _v1_cancel_cause(reason: str, by: str) -> dict[str, Any]:
+    # The old engine cancelled only for these two wordings. Otherwise claim the weaker fact, an
+    # update to an unknown version: a deletion is the more specific (and final) claim.
+    known = _v1_known_cancel_cause(reason, by)
+    return known or cause(Cause.PIPELINE_UPDATED, version=None, by=by)
 
 
 class PipelineExecution(CopyOnWrite, Aggregate):
@@ -197,7 +236,9 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         if not outcome or "cause" in outcome:
             return
         if outcome["status"] == STOPPED:
-            why = _v1_stop_cause(outcome.get("stage"), outcome["reason"], outcome["by"])
+            # The expired-transition stop ended while waiting; its outcome names that stage.
+            held_at = outcome.get("stage") if outcome.get("while_waiting") else None
+            why = _v1_stop_cause(outcome["reason"], outcome["by"], held_at=held_at)
         elif outcome["status"] == CANCELLED:
             why = _v1_cancel_cause(outcome["reason"], outcome["by"])
         else:
@@ -237,11 +278,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.status: str = IN_PROGRESS
         self.status_summary: str | None = None
         self.attempt = 1
-        # stage -> {"status", "entered_at", "ended_at", "manual_retries", "auto_retries",
-        #           "retry_trigger"}
         self.stages: dict[str, StageState] = {}
         self.stage: str | None = None
-        # {"stage", "reason", "holder", "since"} while waiting at a stage's inbound transition
         self.waiting: Held | None = None
         self.actions: dict[str, ActionRun] = {}
         self.latest: dict[str, str] = {}
@@ -249,7 +287,6 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.namespaces: dict[str, dict[str, str]] = {}
         self.source_revisions: list[dict[str, Any]] = []
         self.stop: StopRequest | None = None
-        # Why the execution ended the way it did: {"status", "reason", "by", "stage", ...}
         self.outcome: Outcome | None = None
         self.retry_in_stage: str | None = None
 
@@ -565,13 +602,40 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         `gate` (the stage's lock) come from the pipeline, which must not have moved on.
         """
         self.check_retry_mode(retry_mode)
-        latest = [run for name in declared if (run := self.latest_run(stage, name))]
+        latest = self._latest_runs(stage, declared)
         self._check_retryable(stage, latest, pipeline_version)
         self._check_latest_at(stage, gate)
         reset = self._retry_reset(stage, retry_mode, latest)
         self.retry_stage(
             stage, retry_mode=retry_mode, trigger=RetryTrigger.MANUAL, by=by, reset=reset, now=now
         )
+
+    def retry_automatically(
+        self, stage: str, *, retry_mode: str, declared: Sequence[str], now: datetime
+    ) -> None:
+        """The planner's RetryStage: the stage's on-failure rule retries it, as a person would."""
+        reset = self._retry_reset(stage, retry_mode, self._latest_runs(stage, declared))
+        self.retry_stage(
+            stage,
+            retry_mode=retry_mode,
+            trigger=RetryTrigger.AUTOMATED,
+            by="conveyor",
+            reset=reset,
+            now=now,
+        )
+
+    def fail_in_stage(self, stage: str, *, declared: Sequence[str], now: datetime) -> None:
+        """The planner's FailStage: the stage and the execution fail with its first failure."""
+        failed = [run for run in self._latest_runs(stage, declared) if run["status"] == FAILED]
+        first = failed[0]
+        error = first["error"] or {"code": "JobFailed", "message": "failed"}
+        summary = f"action {first['action']} failed in stage {stage}: {error['message']}"
+        self.fail_stage(stage, summary=summary, now=now)
+        self.fail(stage=stage, summary=summary, error={**error, "action": first["action"]}, now=now)
+
+    def _latest_runs(self, stage: str, declared: Sequence[str]) -> list[ActionRun]:
+        """The latest attempt of each declared action of the stage that has run, in order."""
+        return [run for name in declared if (run := self.latest_run(stage, name))]
 
     def _check_retryable(self, stage: str, latest: list[ActionRun], pipeline_version: int) -> None:
         eid = self.execution_id
@@ -1007,7 +1071,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["cause"] = _v1_stop_cause(state["stage"], state["reason"], state["by"])
+            # The engine's 30-day stop never entered a stage (stage None); a person's stop
+            # with the same words in a stage is still a person's stop.
+            held_at = None if state["stage"] else _v1_expired_stage(state["reason"])
+            state["cause"] = _v1_stop_cause(state["reason"], state["by"], held_at=held_at)
 
         def apply(self, aggregate: Any) -> None:
             waiting = aggregate.waiting

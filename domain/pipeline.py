@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 from uuid import UUID
@@ -82,9 +82,7 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.definitions: list[dict[str, Any]] = [definition]
         self.created_by = by
         self.deleted = False
-        # stage name -> {"enabled": bool, "by": str, "at": iso, "reason": str | None}
         self.transitions: dict[str, TransitionState] = {}
-        # stage name -> {"occupant": id | None, "waiting": [ids], "latest": id | None}
         self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
         self.active: list[str] = []
@@ -269,6 +267,18 @@ class Pipeline(CopyOnWrite, Aggregate):
         )
 
     # ----- gate bookkeeping, driven by the planner's decisions ------------------------------
+
+    def admit(
+        self, new_execution_id: Callable[[], UUID], *, mode: str, cap: int, now: datetime
+    ) -> UUID:
+        """StartPipelineExecution's part here: refuse past the cap, else activate a new id.
+
+        The id is taken only once there is room, so a refused start uses none up.
+        """
+        self.require_room(mode, cap)
+        execution_id = new_execution_id()
+        self.activate(str(execution_id), now)
+        return execution_id
 
     def activate(self, execution_id: str, now: datetime) -> None:
         self.trigger_event(self.ExecutionActivated, execution_id=execution_id, timestamp=now)

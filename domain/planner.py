@@ -1,11 +1,4 @@
-"""The stage planner: given a pipeline and its live executions, the one next thing to do.
-
-Everything CodePipeline decides on its own lives here and nowhere else: which execution enters
-a stage, who waits at an inbound transition, who is superseded, which actions start next, when a
-stage or an execution ends, when a timeout strikes. It reads state and returns a Decision; the
-application applies decisions one at a time (recording events) until the planner returns None.
-Pure: no clock reads (``now`` is an argument), no ids, no I/O.
-"""
+"""The stage planner: given a pipeline and its live executions, the one next thing to do."""
 
 from __future__ import annotations
 
@@ -102,7 +95,15 @@ class Supersede(Decision):
 def plan(
     pipeline: Pipeline, executions: Mapping[str, PipelineExecution], now: datetime
 ) -> Decision | None:
-    """The next decision for this pipeline, or None when nothing can move without outside news."""
+    """The next decision for this pipeline, or None when nothing can move without outside news.
+
+    Everything CodePipeline decides on its own lives in this module and nowhere else: which
+    execution enters a stage, who waits at an inbound transition, who is superseded, which
+    actions start next, when a stage or an execution ends, when a timeout strikes. It reads
+    state and returns a Decision; the application applies decisions one at a time (recording
+    events) until the planner returns None. Pure: no clock reads (``now`` is an argument), no
+    ids, no I/O.
+    """
     for execution_id in pipeline.active:
         execution = executions[execution_id]
         decision = _step(pipeline, execution, now)

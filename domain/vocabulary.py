@@ -1,8 +1,4 @@
-"""CodePipeline's fixed vocabulary as string enums: statuses, modes, categories, triggers, causes.
-
-Each member *is* its string (`StrEnum`), so stored events, JSON output and comparisons with
-plain strings are unchanged; the enums only give names to the spellings.
-"""
+"""CodePipeline's fixed vocabulary as StrEnums: statuses, modes, categories, triggers and causes."""
 
 from __future__ import annotations
 
@@ -10,6 +6,12 @@ from enum import StrEnum
 
 
 class ExecutionStatus(StrEnum):
+    """An execution's status.
+
+    Each member of every enum here *is* its string (`StrEnum`), so stored events, JSON output
+    and comparisons with plain strings are unchanged; the enums only give names to the spellings.
+    """
+
     IN_PROGRESS = "InProgress"
     STOPPING = "Stopping"
     STOPPED = "Stopped"

@@ -6,12 +6,15 @@ from collections.abc import Sequence
 
 from engine.application.actions import ActionCommands
 from engine.application.approvals import ApprovalCommands
+from engine.application.executions import ExecutionCommands
 from engine.application.pipelines import PipelineCommands
 from engine.application.transitions import TransitionCommands
 from engine.application.work import ActionResult, ActionWork
 
 
-class Conveyor(PipelineCommands, ApprovalCommands, TransitionCommands, ActionCommands):
+class Conveyor(
+    PipelineCommands, ExecutionCommands, ApprovalCommands, TransitionCommands, ActionCommands
+):
     """CodePipeline's API over an event store; every method is one transaction (or none)."""
 
     name = "conveyor"

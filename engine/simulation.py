@@ -14,6 +14,16 @@ from typing import Any
 from domain.errors import ConveyorError, ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.vocabulary import (
+    TERMINAL_EXECUTION_STATUSES,
+    ActionStatus,
+    ApprovalStatus,
+    ExecutionMode,
+    ExecutionStatus,
+    PipelineType,
+    RetryMode,
+    StageStatus,
+)
 from engine.app import ActionResult, ActionWork, Conveyor
 from engine.clock import ManualClock, SequentialIds, parse_instant
 from engine.settings import Settings
@@ -32,7 +42,7 @@ STEP_KINDS = (
     "update",
     "delete",
 )
-MODES = ("SUPERSEDED", "QUEUED", "PARALLEL")
+MODES = tuple(ExecutionMode)
 
 
 @dataclass(frozen=True)
@@ -97,7 +107,7 @@ class Scenario:
         """The same scenario with every pipeline in another execution mode or pipeline type."""
         if mode is not None and mode not in MODES:
             raise ValidationException(f"--mode: '{mode}' is not one of {', '.join(MODES)}")
-        if pipeline_type is not None and pipeline_type not in ("V1", "V2"):
+        if pipeline_type is not None and pipeline_type not in tuple(PipelineType):
             raise ValidationException(f"--plan: '{pipeline_type}' is not V1 or V2")
 
         def rewrite(definition: dict[str, Any]) -> dict[str, Any]:
@@ -105,8 +115,8 @@ class Scenario:
             if mode is not None:
                 changed["executionMode"] = mode
                 # QUEUED and PARALLEL exist only on V2 pipelines.
-                if mode != "SUPERSEDED":
-                    changed["pipelineType"] = "V2"
+                if mode != ExecutionMode.SUPERSEDED:
+                    changed["pipelineType"] = str(PipelineType.V2)
             if pipeline_type is not None:
                 changed["pipelineType"] = pipeline_type
             return changed
@@ -207,7 +217,9 @@ class SimulationResult:
                 for eid in pipeline.executions:
                     execution: PipelineExecution = _get(self.app, eid)
                     succeeded = [
-                        s for s, st in execution.stages.items() if st["status"] == "Succeeded"
+                        s
+                        for s, st in execution.stages.items()
+                        if st["status"] == StageStatus.SUCCEEDED
                     ]
                     rows.append(
                         {
@@ -254,9 +266,12 @@ class Simulation:
         self.errors: list[str] = []
         # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
         self._handed: set[str] = set()
-        # Executions whose push scripts answer their approvals or retry their failures.
+        # Executions whose push scripts answer their approvals or retry their failures, in
+        # start order; `_dormant` are the ones that ended (until a retry brings one back).
         self._reactive: list[str] = []
+        self._dormant: set[str] = set()
         self._reacted: set[str] = set()
+        self._retries_used: dict[str, int] = {}
         self._origin: dict[str, int] = {}
 
     # ----- the loop -------------------------------------------------------------------------
@@ -376,7 +391,7 @@ class Simulation:
             runs = self.app.execution(work.execution_id).actions.values()
             attempt = sum(1 for r in runs if (r["stage"], r["action"]) == (work.stage, work.action))
             outcome = outcome[min(attempt, len(outcome)) - 1] if outcome else None
-        succeeded = str(outcome or "Succeeded").lower() not in ("failed", "fail")
+        succeeded = str(outcome or ActionStatus.SUCCEEDED).lower() not in ("failed", "fail")
         return seconds, succeeded
 
     # ----- steps ----------------------------------------------------------------------------
@@ -427,7 +442,7 @@ class Simulation:
             step.pipeline,
             str(f["stage"]),
             str(f.get("action") or "Approve"),
-            status="Approved" if step.kind == "approve" else "Rejected",
+            status=ApprovalStatus.APPROVED if step.kind == "approve" else ApprovalStatus.REJECTED,
             summary=str(f.get("comment", "")),
             by=by,
             token=f.get("token"),
@@ -457,9 +472,11 @@ class Simulation:
             name,
             str(f["stage"]),
             eid,
-            retry_mode=str(f.get("retryMode", "FAILED_ACTIONS")),
+            retry_mode=str(f.get("retryMode", RetryMode.FAILED_ACTIONS)),
             by=by,
         )
+        # A failed or stopped execution runs again: its script may have more to answer.
+        self._dormant.discard(eid)
 
     def _do_update(self, step: Step, f: Mapping[str, Any], by: str) -> None:
         name = step.pipeline
@@ -484,31 +501,42 @@ class Simulation:
     def _react(self) -> None:
         """Schedule what a push's script says to do once its execution asks for it."""
         for eid in self._reactive:
+            if eid in self._dormant:
+                continue
             execution = self.app.execution(eid)
-            script = self.scripts[eid]
-            answers = script.get("approvals") or {}
-            for run in execution.in_progress_runs():
-                answer = answers.get(f"{run['stage']}/{run['action']}")
-                if run["token"] and answer is not None and run["id"] not in self._reacted:
-                    self._reacted.add(run["id"])
-                    self._schedule(eid, _answer_step(run, answer))
-            retries = list(script.get("retries") or [])
-            key = f"{eid}@{execution.attempt}"
-            used = sum(1 for k in self._reacted if k.startswith(eid + "@"))
-            if execution.status == "Failed" and key not in self._reacted and used < len(retries):
-                self._reacted.add(key)
-                retry = retries[used]
-                stage = (
-                    execution.outcome.get("stage") if execution.outcome else None
-                ) or execution.stage
-                self._schedule(
-                    eid,
-                    {
-                        "after": retry.get("after", 0),
-                        "retry": stage,
-                        "retryMode": retry.get("mode", "FAILED_ACTIONS"),
-                    },
-                )
+            self._answer_approvals(eid, execution)
+            self._retry_failure(eid, execution)
+            # An ended execution asks for nothing more until a retry step revives it.
+            if execution.status in TERMINAL_EXECUTION_STATUSES:
+                self._dormant.add(eid)
+
+    def _answer_approvals(self, eid: str, execution: PipelineExecution) -> None:
+        answers = self.scripts[eid].get("approvals") or {}
+        for run in execution.in_progress_runs():
+            answer = answers.get(f"{run['stage']}/{run['action']}")
+            if run["token"] and answer is not None and run["id"] not in self._reacted:
+                self._reacted.add(run["id"])
+                self._schedule(eid, _answer_step(run, answer))
+
+    def _retry_failure(self, eid: str, execution: PipelineExecution) -> None:
+        retries = list(self.scripts[eid].get("retries") or [])
+        key = f"{eid}@{execution.attempt}"
+        used = self._retries_used.get(eid, 0)
+        failed = execution.status == ExecutionStatus.FAILED
+        if not failed or key in self._reacted or used >= len(retries):
+            return
+        self._reacted.add(key)
+        self._retries_used[eid] = used + 1
+        retry = retries[used]
+        stage = (execution.outcome.get("stage") if execution.outcome else None) or execution.stage
+        self._schedule(
+            eid,
+            {
+                "after": retry.get("after", 0),
+                "retry": stage,
+                "retryMode": retry.get("mode", RetryMode.FAILED_ACTIONS),
+            },
+        )
 
     def _schedule(self, eid: str, reaction: dict[str, Any]) -> None:
         at = self.clock.now() + timedelta(seconds=float(reaction.pop("after", 0)))
@@ -530,7 +558,7 @@ class Simulation:
 
 
 def _answer_step(run: Mapping[str, Any], answer: Mapping[str, Any]) -> dict[str, Any]:
-    rejected = str(answer.get("result", "Approved")) == "Rejected"
+    rejected = str(answer.get("result", ApprovalStatus.APPROVED)) == ApprovalStatus.REJECTED
     return {
         "after": answer.get("after", 0),
         "kind": "reject" if rejected else "approve",

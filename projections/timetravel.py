@@ -423,8 +423,15 @@ def check_decisions_in(events: list[tuple[int, Any]], execution_id: str) -> Deci
 Predicate = Callable[[Any], bool]
 
 
-def _kind(cls: type, **fields: Any) -> Predicate:
-    return lambda e: type(e) is cls and all(getattr(e, k, None) == v for k, v in fields.items())
+def _kind(cls: type, *, cause: Cause | None = None, **fields: Any) -> Predicate:
+    """An event of class `cls` with these field values and, if given, this kind of cause."""
+
+    def matches(e: Any) -> bool:
+        if type(e) is not cls or any(getattr(e, k, None) != v for k, v in fields.items()):
+            return False
+        return cause is None or (getattr(e, "cause", None) or {}).get("kind") == cause
+
+    return matches
 
 
 # The execution events each planner decision records, in order (the first is required).
@@ -436,7 +443,7 @@ _IMPLIED: dict[type, Callable[[Any], list[Predicate]]] = {
     ],
     planner.StartAction: lambda d: [
         _kind(ev.ActionStarted, stage=d.stage, action=d.action),
-        _kind(ev.ActionFailed, error_code=Cause.CONFIGURATION_ERROR),
+        _kind(ev.ActionFailed, cause=Cause.CONFIGURATION_ERROR),
         _kind(ev.ApprovalRequested),
     ],
     planner.SucceedStage: lambda d: [_kind(ev.StageSucceeded, stage=d.stage)],
@@ -446,9 +453,7 @@ _IMPLIED: dict[type, Callable[[Any], list[Predicate]]] = {
         _kind(ev.ExecutionFailed, stage=d.stage),
     ],
     planner.TimeOutAction: lambda d: [
-        _kind(
-            ev.ActionFailed, action_execution_id=d.action_execution_id, error_code=Cause.TIMED_OUT
-        )
+        _kind(ev.ActionFailed, action_execution_id=d.action_execution_id, cause=Cause.TIMED_OUT)
     ],
     planner.AbandonAction: lambda d: [
         _kind(ev.ActionAbandoned, action_execution_id=d.action_execution_id)

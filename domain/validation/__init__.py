@@ -1,9 +1,4 @@
-"""Parse and validate a pipeline definition, reporting every problem at once with path and rule.
-
-Modules by concern: `load` (JSON text, wrapped documents), `shape` (pydantic's findings),
-`pipeline`, `stages`, `actions` and `flow` (the rules), `schema` (JSON Schema); `constraints`
-and `limits` hold the numbers and patterns they share.
-"""
+"""Parse and validate a pipeline definition, reporting every problem at once with path and rule."""
 
 from __future__ import annotations
 
@@ -27,6 +22,12 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    """The package's public names, imported on first use.
+
+    Modules by concern: `load` (JSON text, wrapped documents), `shape` (pydantic's findings),
+    `pipeline`, `stages`, `actions` and `flow` (the rules), `schema` (JSON Schema);
+    `constraints` and `limits` hold the numbers and patterns they share.
+    """
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,6 +63,10 @@ class ConveyorBase(Application[UUID]):
         return taken
 
     # ----- load, command, save ----------------------------------------------------------------
+    # The input checks a command method makes first (check_stop_reason, check_retry_mode,
+    # check_approval_answer, check_transition_reason) are also called by the use cases before
+    # anything is loaded: bad input is refused before "no such pipeline/execution", the order
+    # the CLI's messages and exit codes have always had. The aggregates keep their own call.
 
     def _transact(self, attempt: Callable[[], T]) -> T:
         return transact(attempt)
@@ -80,6 +84,41 @@ class ConveyorBase(Application[UUID]):
     def _settle_and_save(self, unit: Unit, now: datetime) -> None:
         self._settle(unit, now)
         unit.save()
+
+    def _start(
+        self,
+        unit: Unit,
+        trigger_type: str,
+        trigger_detail: str,
+        overrides: dict[str, str],
+        by: str,
+        now: datetime,
+    ) -> str:
+        """A new execution of the unit's pipeline (CreatePipeline and StartPipelineExecution)."""
+        pipeline = unit.pipeline
+        declaration = pipeline.declaration()
+        variables = pipeline.execution_variables(overrides)
+        execution_id = pipeline.admit(
+            self.ids.new,
+            mode=declaration.execution_mode,
+            cap=self.settings.max_concurrent_executions,
+            now=now,
+        )
+        execution = PipelineExecution.start(
+            execution_id=execution_id,
+            pipeline_id=pipeline.id,
+            pipeline_name=pipeline.name,
+            pipeline_version=pipeline.pipeline_version,
+            execution_mode=declaration.execution_mode,
+            pipeline_type=declaration.pipeline_type,
+            trigger_type=trigger_type,
+            trigger_detail=trigger_detail,
+            variables=variables,
+            by=by,
+            now=now,
+        )
+        unit.executions[execution.execution_id] = execution
+        return execution.execution_id
 
     # ----- lookups ----------------------------------------------------------------------------
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from domain import planner
-from domain.execution import ABANDONED, FAILED, PipelineExecution
+from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
-from domain.vocabulary import RetryMode, RetryTrigger
 from engine.application.unit import Unit
 from engine.application.work import start_action
 from engine.clock import IdFactory
@@ -24,114 +25,122 @@ def settle(unit: Unit, ids: IdFactory, now: datetime) -> None:
     raise RuntimeError("the planner did not settle; this is a bug in the planner")
 
 
-def latest_runs(pipeline: Pipeline, execution: PipelineExecution, stage: str) -> list[Any]:
-    declaration = pipeline.declaration(execution.pipeline_version)
-    stage_decl = declaration.stage(stage)
-    assert stage_decl is not None
-    runs = [execution.latest_run(stage, action.name) for action in stage_decl.actions]
-    return [run for run in runs if run is not None]
-
-
 def apply(unit: Unit, decision: planner.Decision, ids: IdFactory, now: datetime) -> None:
-    execution = unit.execution(decision.execution_id)
-    match decision:
-        case planner.TimeOutAction() | planner.AbandonAction() | planner.StartAction():
-            _apply_to_action(unit, execution, decision, ids, now)
-        case planner.RetryStage() | planner.FailStage() | planner.SucceedStage():
-            _apply_to_stage(unit, execution, decision, now)
-        case _:
-            _apply_to_execution(unit, execution, decision, now)
+    """Record one decision: the execution's command for it, and what it means for the locks."""
+    try:
+        record = _RECORD[type(decision)]
+    except KeyError:
+        raise TypeError(f"unknown decision {decision!r}") from None
+    record(_Applying(unit, unit.execution(decision.execution_id), ids, now), decision)
 
 
-def _apply_to_action(
-    unit: Unit,
-    execution: PipelineExecution,
-    decision: planner.Decision,
-    ids: IdFactory,
-    now: datetime,
-) -> None:
-    match decision:
-        case planner.TimeOutAction(action_execution_id=aeid):
-            execution.time_out_action(aeid, now)
-        case planner.AbandonAction(action_execution_id=aeid):
-            execution.abandon_for_stop(aeid, now)
-        case planner.StartAction(stage=stage, action=action):
-            declaration = unit.pipeline.declaration(execution.pipeline_version)
-            work = start_action(declaration, execution, stage, action, ids=ids, now=now)
-            if work is not None:
-                unit.work.append(work)
+@dataclass(frozen=True)
+class _Applying:
+    """The unit of work, the execution the decision is about, and the ids and instant to use."""
+
+    unit: Unit
+    execution: PipelineExecution
+    ids: IdFactory
+    now: datetime
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.unit.pipeline
+
+    @property
+    def eid(self) -> str:
+        return self.execution.execution_id
+
+    @property
+    def locking(self) -> bool:
+        return self.execution.execution_mode != planner.PARALLEL_MODE
+
+    def declared(self, stage: str) -> list[str]:
+        return self.pipeline.action_names(stage, self.execution.pipeline_version)
+
+    def release(self, stage: str | None) -> None:
+        """The execution leaves `stage` (if any): its lock goes, and it is no longer active."""
+        if stage and self.locking:
+            self.pipeline.unlock(stage, self.eid, self.now)
+        self.pipeline.deactivate(self.eid, self.now)
+
+    def leave_queue(self) -> None:
+        if self.execution.waiting:
+            self.pipeline.dequeue(self.execution.waiting["stage"], self.eid, self.now)
 
 
-def _apply_to_stage(
-    unit: Unit, execution: PipelineExecution, decision: planner.Decision, now: datetime
-) -> None:
-    pipeline = unit.pipeline
-    eid = execution.execution_id
-    locking = execution.execution_mode != planner.PARALLEL_MODE
-    match decision:
-        case planner.RetryStage(stage=stage, retry_mode=mode):
-            reset = [
-                run["action"]
-                for run in latest_runs(pipeline, execution, stage)
-                if mode == RetryMode.ALL_ACTIONS or run["status"] in (FAILED, ABANDONED)
-            ]
-            execution.retry_stage(
-                stage,
-                retry_mode=mode,
-                trigger=RetryTrigger.AUTOMATED,
-                by="conveyor",
-                reset=reset,
-                now=now,
-            )
-        case planner.FailStage(stage=stage):
-            failed = [
-                run for run in latest_runs(pipeline, execution, stage) if run["status"] == FAILED
-            ]
-            first = failed[0]
-            error = first["error"] or {"code": "JobFailed", "message": "failed"}
-            summary = f"action {first['action']} failed in stage {stage}: {error['message']}"
-            execution.fail_stage(stage, summary=summary, now=now)
-            execution.fail(
-                stage=stage, summary=summary, error={**error, "action": first["action"]}, now=now
-            )
-            if locking:
-                pipeline.unlock(stage, eid, now)
-            pipeline.deactivate(eid, now)
-        case planner.SucceedStage(stage=stage):
-            execution.succeed_stage(stage, now)
-            if locking:
-                pipeline.unlock(stage, eid, now)
+def _time_out(a: _Applying, d: Any) -> None:
+    a.execution.time_out_action(d.action_execution_id, a.now)
 
 
-def _apply_to_execution(
-    unit: Unit, execution: PipelineExecution, decision: planner.Decision, now: datetime
-) -> None:
-    pipeline = unit.pipeline
-    eid = execution.execution_id
-    locking = execution.execution_mode != planner.PARALLEL_MODE
-    match decision:
-        case planner.StopExecution(stage=stage):
-            if execution.waiting:
-                pipeline.dequeue(execution.waiting["stage"], eid, now)
-            execution.stop_as_requested(stage, now)
-            if stage and locking:
-                pipeline.unlock(stage, eid, now)
-            pipeline.deactivate(eid, now)
-        case planner.SucceedExecution():
-            execution.succeed(now)
-            pipeline.deactivate(eid, now)
-        case planner.EnterStage(stage=stage):
-            if execution.waiting:
-                pipeline.dequeue(execution.waiting["stage"], eid, now)
-            if locking:
-                pipeline.lock(stage, eid, now)
-            execution.enter_stage(stage, now)
-        case planner.WaitAtStage(stage=stage, reason=reason, holder=holder):
-            pipeline.enqueue(stage, eid, now)
-            execution.wait_at(stage, reason=reason, holder=holder, now=now)
-        case planner.Supersede(stage=stage, by_execution_id=by_id):
-            pipeline.dequeue(stage, eid, now)
-            execution.supersede(by_execution_id=by_id, stage=stage, now=now)
-            pipeline.deactivate(eid, now)
-        case _:
-            raise TypeError(f"unknown decision {decision!r}")
+def _abandon(a: _Applying, d: Any) -> None:
+    a.execution.abandon_for_stop(d.action_execution_id, a.now)
+
+
+def _start_action(a: _Applying, d: Any) -> None:
+    declaration = a.pipeline.declaration(a.execution.pipeline_version)
+    work = start_action(declaration, a.execution, d.stage, d.action, ids=a.ids, now=a.now)
+    if work is not None:
+        a.unit.work.append(work)
+
+
+def _retry_stage(a: _Applying, d: Any) -> None:
+    a.execution.retry_automatically(
+        d.stage, retry_mode=d.retry_mode, declared=a.declared(d.stage), now=a.now
+    )
+
+
+def _fail_stage(a: _Applying, d: Any) -> None:
+    a.execution.fail_in_stage(d.stage, declared=a.declared(d.stage), now=a.now)
+    a.release(d.stage)
+
+
+def _succeed_stage(a: _Applying, d: Any) -> None:
+    a.execution.succeed_stage(d.stage, a.now)
+    if a.locking:
+        a.pipeline.unlock(d.stage, a.eid, a.now)
+
+
+def _stop(a: _Applying, d: Any) -> None:
+    a.leave_queue()
+    a.execution.stop_as_requested(d.stage, a.now)
+    a.release(d.stage)
+
+
+def _succeed(a: _Applying, d: Any) -> None:
+    a.execution.succeed(a.now)
+    a.release(None)
+
+
+def _enter(a: _Applying, d: Any) -> None:
+    a.leave_queue()
+    if a.locking:
+        a.pipeline.lock(d.stage, a.eid, a.now)
+    a.execution.enter_stage(d.stage, a.now)
+
+
+def _wait(a: _Applying, d: Any) -> None:
+    a.pipeline.enqueue(d.stage, a.eid, a.now)
+    a.execution.wait_at(d.stage, reason=d.reason, holder=d.holder, now=a.now)
+
+
+def _supersede(a: _Applying, d: Any) -> None:
+    a.pipeline.dequeue(d.stage, a.eid, a.now)
+    a.execution.supersede(by_execution_id=d.by_execution_id, stage=d.stage, now=a.now)
+    a.pipeline.deactivate(a.eid, a.now)
+
+
+# Each planner decision and how it is recorded; the rules themselves are the aggregates'.
+_RECORD: dict[type, Callable[[_Applying, Any], None]] = {
+    planner.TimeOutAction: _time_out,
+    planner.AbandonAction: _abandon,
+    planner.StartAction: _start_action,
+    planner.RetryStage: _retry_stage,
+    planner.FailStage: _fail_stage,
+    planner.SucceedStage: _succeed_stage,
+    planner.StopExecution: _stop,
+    planner.SucceedExecution: _succeed,
+    planner.EnterStage: _enter,
+    planner.WaitAtStage: _wait,
+    planner.Supersede: _supersede,
+}

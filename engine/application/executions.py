@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 from domain.execution import PipelineExecution
 from domain.vocabulary import TriggerType
 from engine.application.base import ConveyorBase
-from engine.application.unit import Unit
 
 
 class ExecutionCommands(ConveyorBase):
@@ -33,36 +31,6 @@ class ExecutionCommands(ConveyorBase):
             return execution_id
 
         return self._transact(attempt)
-
-    def _start(
-        self,
-        unit: Unit,
-        trigger_type: str,
-        trigger_detail: str,
-        overrides: dict[str, str],
-        by: str,
-        now: datetime,
-    ) -> str:
-        pipeline = unit.pipeline
-        declaration = pipeline.declaration()
-        variables = pipeline.execution_variables(overrides)
-        pipeline.require_room(declaration.execution_mode, self.settings.max_concurrent_executions)
-        execution = PipelineExecution.start(
-            execution_id=self.ids.new(),
-            pipeline_id=pipeline.id,
-            pipeline_name=pipeline.name,
-            pipeline_version=pipeline.pipeline_version,
-            execution_mode=declaration.execution_mode,
-            pipeline_type=declaration.pipeline_type,
-            trigger_type=trigger_type,
-            trigger_detail=trigger_detail,
-            variables=variables,
-            by=by,
-            now=now,
-        )
-        unit.executions[execution.execution_id] = execution
-        pipeline.activate(execution.execution_id, now)
-        return execution.execution_id
 
     def stop_pipeline_execution(
         self, name: str, execution_id: str, *, abandon: bool, reason: str, by: str

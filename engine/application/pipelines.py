@@ -12,11 +12,10 @@ from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 from domain.vocabulary import Cause, TriggerType
 from engine.application.base import ConveyorBase
-from engine.application.executions import ExecutionCommands
 from engine.application.unit import Unit
 
 
-class PipelineCommands(ExecutionCommands, ConveyorBase):
+class PipelineCommands(ConveyorBase):
     """The pipeline API: a definition's versions, and what changing them does to executions."""
 
     def create_pipeline(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from domain.definition import PipelineDeclaration
 from domain.validation import parse_definition
-from domain.vocabulary import ActionCategory
+from domain.vocabulary import ActionCategory, ActionStatus, ApprovalStatus
 from engine.explore.spec import DEFAULT_DURATIONS, DEFAULT_FAILURE, Inputs, Range
 
 # Histories start at a fixed instant so that a counterexample reads the same on every run.
@@ -150,8 +150,9 @@ class _Draws:
                 if any(failed):
                     last = max(i for i, f in enumerate(failed) if f)
                     outcomes[action.key] = [
-                        "Failed" if f else "Succeeded" for f in failed[: last + 1]
-                    ] + ["Succeeded"]
+                        str(ActionStatus.FAILED if f else ActionStatus.SUCCEEDED)
+                        for f in failed[: last + 1]
+                    ] + [str(ActionStatus.SUCCEEDED)]
         script: dict[str, Any] = {"durations": durations}
         if outcomes:
             script["outcomes"] = outcomes
@@ -171,7 +172,8 @@ class _Draws:
         if roll >= PER_MILLE - round(timeouts * PER_MILLE):
             return None
         rejected = roll >= PER_MILLE - round((timeouts + rejections) * PER_MILLE)
-        return {"after": delay, "result": "Rejected" if rejected else "Approved"}
+        answer = ApprovalStatus.REJECTED if rejected else ApprovalStatus.APPROVED
+        return {"after": delay, "result": str(answer)}
 
     def operation(self, data: st.DrawFn, pushes: int, span: float) -> list[dict[str, Any]]:
         """One operator's move: a transition disabled for a while, a stop, or an update."""

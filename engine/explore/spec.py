@@ -151,14 +151,31 @@ def parse_spec(document: object, declaration: PipelineDeclaration) -> Spec:
     return spec
 
 
+def check_property(kind: str, params: Mapping[str, Any]) -> PropertySpec:
+    """One property as a properties file would declare it, checked without a pipeline at hand.
+
+    Every rule of the file applies except that the names it gives (stages, approval actions)
+    are not looked up; InvalidProperties lists every problem.
+    """
+    checker = _Checker(None)
+    if kind not in KINDS:
+        checker.problem("kind", "kind", f"'{kind}' is not one of {', '.join(KINDS)}")
+        raise InvalidProperties(checker.problems)
+    checked = checker.parameters(kind, {"kind": kind, **params}, kind)
+    if checked is None:
+        raise InvalidProperties(checker.problems)
+    return PropertySpec(kind, checked, kind)
+
+
 class _Checker:
-    def __init__(self, declaration: PipelineDeclaration) -> None:
+    def __init__(self, declaration: PipelineDeclaration | None) -> None:
+        """Without a declaration, stage and approval names are taken as given."""
         self.declaration = declaration
         self.problems: list[Problem] = []
-        self.stages = declaration.stage_names()
+        self.stages = declaration.stage_names() if declaration else None
         self.actions = {
             f"{stage.name}/{action.name}": action.category
-            for stage in declaration.stages
+            for stage in (declaration.stages if declaration else ())
             for action in stage.actions
         }
 
@@ -224,16 +241,19 @@ class _Checker:
             self.problem(path, "one-of", "max-wait needs exactly one of 'stage' or 'approval'")
         if kind == "passes-before" and {"first", "then"} <= set(params):
             first, then = params["first"], params["then"]
-            if first in self.stages and first == then:
+            if (self.stages is None or first in self.stages) and first == then:
                 self.problem(f"{path}.then", "order", "must name another stage than 'first'")
         return params if len(self.problems) == before else None
 
     def parameter(self, name: str, value: Any, path: str) -> Any:
-        if name in ("stage", "first", "then"):
+        if self.stages is None:
+            if name in ("stage", "first", "then", "approval"):
+                return self.name(value, path)
+        elif name in ("stage", "first", "then"):
             if value not in self.stages:
                 self.problem(path, "stage", f"no stage '{value}'; stages: {', '.join(self.stages)}")
             return value
-        if name == "approval":
+        elif name == "approval":
             category = self.actions.get(str(value))
             if category != ActionCategory.APPROVAL:
                 approvals = [k for k, c in self.actions.items() if c == ActionCategory.APPROVAL]
@@ -249,6 +269,11 @@ class _Checker:
         # max
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             self.problem(path, "range", f"must be a whole number of at least 1, not {value!r}")
+        return value
+
+    def name(self, value: Any, path: str) -> Any:
+        if not isinstance(value, str) or not value:
+            self.problem(path, "type", f"must be a name, not {value!r}")
         return value
 
     def duration(self, value: object, path: str) -> float:

@@ -111,3 +111,35 @@ def test_a_bad_definition_or_option_exits_2_without_a_traceback(tmp_path: Path) 
 
     assert "InvalidStructureException" in broken.stderr and "Traceback" not in broken.stderr
     assert "--examples: must be from 1 to 100000" in zero.stderr
+
+
+def test_the_saved_scenario_path_prints_as_given_even_with_brackets(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path)
+    definition = shop(ws, "PARALLEL")
+    ws.write("props.json", {"properties": [{"kind": "at-most-in-flight", "max": 1}]})
+
+    done = ws.run(
+        "explore", str(definition), "--properties", "props.json", "--seed", "1",
+        "--examples", "50", "--save", "[run 1].json", expect=1,
+    )  # fmt: skip
+
+    assert "(replay: conveyor simulate [run 1].json)" in done.stdout
+    assert "written to [run 1].json" in done.stdout
+    assert json.loads((tmp_path / "[run 1].json").read_text())["events"]
+
+
+def test_save_refuses_to_overwrite_the_definition_or_properties_it_explores(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path)
+    definition = shop(ws, "PARALLEL")
+    props = ws.write("props.json", {"properties": [{"kind": "at-most-in-flight", "max": 1}]})
+    before = definition.read_text(), props.read_text()
+
+    for target in (str(definition), "props.json"):
+        done = ws.run(
+            "explore", str(definition), "--properties", "props.json", "--save", target, expect=2
+        )
+        assert "--save:" in done.stderr and "is the file being explored" in done.stderr
+
+    assert (definition.read_text(), props.read_text()) == before

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
-
-import sqlalchemy as sa
 
 from engine.settings import Settings
-from projections.runtime import Projections
 from projections.views import open_projections
 from tests.harness import Harness
+from tests.support.views import dump
 
 LEGACY_STORE = Path(__file__).resolve().parents[1] / "data" / "legacy-store.db"
-
-
-def dump(projections: Projections) -> dict[str, list[tuple[Any, ...]]]:
-    tables: dict[str, list[tuple[Any, ...]]] = {}
-    with projections.engine.connect() as conn:
-        for view in projections.views.values():
-            for table in view.tables:
-                rows = conn.execute(sa.select(table)).all()
-                tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
-    return tables
 
 
 def test_a_store_written_by_the_previous_release_rebuilds_to_the_views_stored_in_it(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
@@ -55,5 +56,49 @@ def test_old_events_get_their_cause_from_their_words(tmp_path: Path) -> None:
                 assert aggregate.outcome["cause"]["kind"] in set(Cause)
         assert {Cause.TIMED_OUT, Cause.ACTION_REPORTED_FAILURE} <= kinds
         assert kinds <= set(Cause)
+    finally:
+        app.close()
+
+
+def test_each_old_event_class_gets_the_causes_its_old_words_say(tmp_path: Path) -> None:
+    app, ids = open_copy(tmp_path)
+    try:
+        kinds: Counter[tuple[str, str]] = Counter()
+        for originator_id in ids:
+            for event in app.repository.event_store.get(originator_id):
+                found = getattr(event, "cause", None)
+                if found is None:
+                    continue
+                kind = found["kind"]
+                if isinstance(event, PipelineExecution.ExecutionCancelled):
+                    assert (
+                        kind
+                        == {
+                            "pipeline deleted": Cause.PIPELINE_DELETED,
+                            "pipeline updated to version 2": Cause.PIPELINE_UPDATED,
+                        }[event.reason]
+                    )
+                elif isinstance(event, PipelineExecution.ActionAbandoned):
+                    stop = event.reason.startswith("abandoned: stop requested by ")
+                    assert (kind == Cause.STOP_REQUESTED) == stop, event.reason
+                    if not stop:
+                        kind = f"{kind}/{found['cancelled']['kind']}"
+                elif isinstance(event, PipelineExecution.ActionFailed):
+                    deadline = "did not finish before its timeout" in event.error_message
+                    assert (kind == Cause.TIMED_OUT) == deadline, event.error_message
+                kinds[(type(event).__name__, kind)] += 1
+        # Counted with today's code; each agrees with the old prose checked above: 26 abandons
+        # (24 by `stop --abandon`, one per cancel), 128 failures (110 past the engine's
+        # deadline, 18 JobFailed from providers), 35 stops by request, 2 cancels.
+        assert kinds == {
+            ("ActionAbandoned", "StopRequested"): 24,
+            ("ActionAbandoned", "ExecutionCancelled/PipelineDeleted"): 1,
+            ("ActionAbandoned", "ExecutionCancelled/PipelineUpdated"): 1,
+            ("ActionFailed", "ActionReportedFailure"): 18,
+            ("ActionFailed", "TimedOut"): 110,
+            ("ExecutionCancelled", "PipelineDeleted"): 1,
+            ("ExecutionCancelled", "PipelineUpdated"): 1,
+            ("ExecutionStopped", "StoppedByRequest"): 35,
+        }
     finally:
         app.close()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from engine.settings import Settings
 from projections.audit import audit_records, chained_lines, verify_lines
@@ -30,6 +29,7 @@ from tests.harness import (
     shell_action,
     source_action,
 )
+from tests.support.views import dump
 
 
 def gated(name: str = "demo", mode: str = "SUPERSEDED") -> dict[str, Any]:
@@ -57,16 +57,6 @@ def sqlite_harness(tmp_path: Path) -> tuple[Harness, str]:
 def postgres_harness(tmp_path: Path, url: str) -> tuple[Harness, str]:
     settings = Settings(home=tmp_path, database_url=url)
     return Harness(tmp_path, persistence=settings.event_store_env()), settings.sqlalchemy_url()
-
-
-def dump(projections: Projections) -> dict[str, list[tuple[Any, ...]]]:
-    tables: dict[str, list[tuple[Any, ...]]] = {}
-    with projections.engine.connect() as conn:
-        for view in projections.views.values():
-            for table in view.tables:
-                rows = conn.execute(sa.select(table)).all()
-                tables[table.name] = sorted((tuple(row) for row in rows), key=repr)
-    return tables
 
 
 def _start(harness: Harness, name: str, rng: random.Random) -> None:

@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from engine.explore.run import Explored, run_history
+from engine.explore.spec import InvalidProperties
 from engine.explore.testing import prop
 
 SHOP = json.loads((Path(__file__).parents[2] / "examples" / "explore" / "shop.json").read_text())
@@ -125,3 +128,12 @@ def test_scripted_answers_reject_an_approval_by_its_token_and_retries_ask_again(
     assert texts.count("Prod/Approve rejected") == 2
     assert texts[-1].startswith("execution failed")
     assert explored.violations() == []
+
+
+def test_a_property_for_your_own_tests_is_checked_like_one_in_a_properties_file() -> None:
+    with pytest.raises(InvalidProperties, match=r"never-regresses\.stage: required"):
+        prop("never-regresses")
+    with pytest.raises(InvalidProperties, match=r"max-wait\.within: 'soon' is not a duration"):
+        prop("max-wait", stage="Deploy", within="soon")
+    with pytest.raises(InvalidProperties, match=r"kind: 'fast' is not one of"):
+        prop("fast", stage="Deploy")

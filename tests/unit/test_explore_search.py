@@ -108,3 +108,32 @@ def test_a_history_with_failing_tests_retries_them_and_still_holds_the_built_in_
         "retried Test (FAILED_ACTIONS)",
     ]
     assert "Prod" in execution.succeeded
+
+
+def test_an_execution_revived_by_a_retry_step_still_gets_its_scripted_approval_answered() -> None:
+    definition = pipeline("SUPERSEDED", ("Source", "Test", "Prod"))
+    history = {
+        "name": "revived",
+        "pipelines": {definition["name"]: definition},
+        "events": [
+            {"at": "2026-01-05T09:00:00Z", "create": "shop", "startExecution": False},
+            {
+                "at": "2026-01-05T09:01:00Z",
+                "push": "shop",
+                "revision": "r1",
+                "outcomes": {"Test/Suite": ["Failed", "Failed", "Succeeded"]},
+                "approvals": {"Prod/Approve": {"after": 60}},
+            },
+            # Long after it failed (and the simulator stopped watching it), a person retries.
+            {"at": "2026-01-06T09:00:00Z", "retry": "shop", "stage": "Test", "revision": "r1"},
+        ],
+        "until": "2026-02-01T00:00:00Z",
+    }
+
+    result = simulate(Scenario.from_document(history))
+
+    [execution] = [result.app.execution(eid) for eid in result.revisions]
+    assert result.errors == []
+    assert execution.status == "Succeeded"
+    approvals = [run for run in execution.actions.values() if run["action"] == "Approve"]
+    assert [run["status"] for run in approvals] == ["Succeeded"]

@@ -88,17 +88,22 @@ def test_events_stored_without_a_cause_get_one_by_upcasting_and_are_told_apart_b
     from projections.timetravel import _is_decision
 
     old = stored_by_the_previous_release
-    failed = old(events.ActionFailed, error_code="ConfigurationError", error_message="x")
+    unresolved = (
+        "variable #{Build.Tag} has no value: nothing earlier in this execution"
+        " set 'Tag' in namespace 'Build'"
+    )
+    failed = old(events.ActionFailed, error_code="ConfigurationError", error_message=unresolved)
     assert _is_decision(failed)
     assert not _is_decision(old(events.ActionFailed, error_code="Boom", error_message="x"))
     stopped = old(events.ActionAbandoned, reason="abandoned: stop requested by x")
     assert _is_decision(stopped)
-    assert not _is_decision(old(events.ActionAbandoned, reason="pipeline updated"))
+    assert not _is_decision(old(events.ActionAbandoned, reason="pipeline updated to version 2"))
     expired = old(
         events.ExecutionStopped,
         stage=None,
         by="bob",
-        reason="the inbound transition to Deploy was disabled for more than 30 days",
+        reason="the inbound transition to Deploy was disabled for more than 30 days; "
+        "start a new execution to run the latest revision",
     )
     assert not _is_decision(expired)
     assert _is_decision(event(events.StageRetried, trigger="AutomatedStageRetry"))
