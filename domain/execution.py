@@ -180,11 +180,10 @@ def _v1_abandon_cause(reason: str) -> dict[str, Any]:
         return cause(Cause.EXECUTION_CANCELLED, cancelled=cancelled)
     if reason.startswith(_V1_STOP_PREFIX):
         rest = reason[len(_V1_STOP_PREFIX) :]
-        if ": " not in rest:
-            return cause(Cause.STOP_REQUESTED, by=rest, reason="")
-        # "by X: Y" cannot be split when the requester's name may itself hold ": "
-        # (CONVEYOR_USER is free text); the execution's ExecutionStopRequested has both.
-        return cause(Cause.STOP_REQUESTED, by=None, reason=None)
+        # "by X: Y": split at the first ": ", since a reason often holds ": " and a login name
+        # almost never does (the execution's ExecutionStopRequested has both, exactly).
+        by, _, why = rest.partition(": ")
+        return cause(Cause.STOP_REQUESTED, by=by, reason=why)
     # The old engine abandoned actions only for `stop --abandon` and for a cancellation, whose
     # wordings are matched above. Read anything else as a stop request by nobody known, keeping
     # the words as its reason: a cancellation would claim a pipeline update or deletion that

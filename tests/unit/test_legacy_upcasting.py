@@ -93,15 +93,16 @@ def upcast(event: Any, **state: Any) -> dict[str, Any]:
     [
         (
             "abandoned: stop requested by alice: bad build",
-            {"kind": "StopRequested", "by": None, "reason": None},
+            {"kind": "StopRequested", "by": "alice", "reason": "bad build"},
         ),
         (
             "abandoned: stop requested by alice",
             {"kind": "StopRequested", "by": "alice", "reason": ""},
         ),
         (
+            # Split at the first ": ": a reason holding ": " is common, a login name with it rare.
             "abandoned: stop requested by ops: team: wrong artifact",
-            {"kind": "StopRequested", "by": None, "reason": None},
+            {"kind": "StopRequested", "by": "ops", "reason": "team: wrong artifact"},
         ),
         (
             "pipeline updated to version 3",
