@@ -28,8 +28,21 @@ def test_only_tested_revisions_reach_prod_and_staging_never_goes_back(history: d
     )
 
 
+# A lead-time claim holds only for what it assumes: here every approval is answered (an
+# unanswered one waits 7 days for its timeout, and a retry can then still reach Prod) and
+# nobody disables a transition (a release freeze can hold a revision for weeks).
+PROMPT = Inputs(
+    pushes_max=3,
+    durations=INPUTS.durations,
+    failures=INPUTS.failures,
+    retries=1,
+    timeouts=0.0,
+    transitions=False,
+)
+
+
 @settings(max_examples=15, deadline=None, database=None)
-@given(histories(DEFINITION, INPUTS))
+@given(histories(DEFINITION, PROMPT))
 def test_a_push_that_reaches_prod_gets_there_within_a_day(history: dict) -> None:
     explored = run_history(history)
     for execution in explored.trace.executions.values():
