@@ -32,15 +32,16 @@ from domain.vocabulary import (
     RetryTrigger,
 )
 
-# The names views import; each is the vocabulary's member (a str), so comparisons are unchanged.
-IN_PROGRESS = ExecutionStatus.IN_PROGRESS
-STOPPING = ExecutionStatus.STOPPING
-SUCCEEDED = ExecutionStatus.SUCCEEDED
-FAILED = ExecutionStatus.FAILED
-STOPPED = ExecutionStatus.STOPPED
-SUPERSEDED = ExecutionStatus.SUPERSEDED
-CANCELLED = ExecutionStatus.CANCELLED
-ABANDONED = ActionStatus.ABANDONED
+# The names views import: plain strings, so aggregate state never holds an enum member (a
+# snapshot would load it back as a plain string, and the two must be equal).
+IN_PROGRESS: str = ExecutionStatus.IN_PROGRESS.value
+STOPPING: str = ExecutionStatus.STOPPING.value
+SUCCEEDED: str = ExecutionStatus.SUCCEEDED.value
+FAILED: str = ExecutionStatus.FAILED.value
+STOPPED: str = ExecutionStatus.STOPPED.value
+SUPERSEDED: str = ExecutionStatus.SUPERSEDED.value
+CANCELLED: str = ExecutionStatus.CANCELLED.value
+ABANDONED: str = ActionStatus.ABANDONED.value
 
 ACTIVE_STATUSES = ACTIVE_EXECUTION_STATUSES
 TERMINAL_STATUSES = TERMINAL_EXECUTION_STATUSES
