@@ -154,3 +154,21 @@ class StageNotInProgressException(ConveyorError):
     """The action or stage is not running."""
 
     code = "StageNotInProgressException"
+
+
+class JobNotFoundException(ConveyorError):
+    """No job has the given id."""
+
+    code = "JobNotFoundException"
+
+
+class InvalidJobStateException(ConveyorError):
+    """The job is not in a state that allows the request (already claimed, finished...)."""
+
+    code = "InvalidJobStateException"
+
+
+class InvalidNonceException(ConveyorError):
+    """The nonce does not belong to the job's current claim: the claim was lost or replaced."""
+
+    code = "InvalidNonceException"

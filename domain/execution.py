@@ -476,6 +476,16 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             now=now,
         )
 
+    def lose_worker(self, action_execution_id: str, *, attempts: int, now: datetime) -> None:
+        """Every worker that claimed the action's job was lost (its lease lapsed)."""
+        self.fail_action(
+            action_execution_id,
+            code="JobFailed",
+            message=f"worker lost: {attempts} claims of this action's job lapsed",
+            why=cause(Cause.WORKER_LOST, attempts=attempts),
+            now=now,
+        )
+
     def fail_configuration(self, action_execution_id: str, message: str, now: datetime) -> None:
         """A variable in the action's configuration did not resolve when it started."""
         self.fail_action(

@@ -109,6 +109,7 @@ class Cause(StrEnum):
     ACTION_REPORTED_FAILURE = "ActionReportedFailure"  # the provider or job worker said so
     TIMED_OUT = "TimedOut"  # the action's or approval's deadline passed
     CONFIGURATION_ERROR = "ConfigurationError"  # a variable in its configuration did not resolve
+    WORKER_LOST = "WorkerLost"  # the workers that claimed its job stopped renewing their leases
     # ActionAbandoned
     STOP_REQUESTED = "StopRequested"  # `stop --abandon`
     EXECUTION_CANCELLED = "ExecutionCancelled"  # the pipeline was updated or deleted
@@ -118,3 +119,17 @@ class Cause(StrEnum):
     # ExecutionCancelled
     PIPELINE_UPDATED = "PipelineUpdated"
     PIPELINE_DELETED = "PipelineDeleted"
+
+
+class JobStatus(StrEnum):
+    """A job's status, in CodePipeline's words; Abandoned is ours (the action ended without it)."""
+
+    QUEUED = "Queued"
+    DISPATCHED = "Dispatched"
+    IN_PROGRESS = "InProgress"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ABANDONED = "Abandoned"
+
+
+OPEN_JOB_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.DISPATCHED, JobStatus.IN_PROGRESS})

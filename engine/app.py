@@ -7,17 +7,23 @@ from collections.abc import Sequence
 from engine.application.actions import ActionCommands
 from engine.application.approvals import ApprovalCommands
 from engine.application.executions import ExecutionCommands
+from engine.application.jobs import Claimed, JobCommands
 from engine.application.pipelines import PipelineCommands
 from engine.application.transitions import TransitionCommands
 from engine.application.work import ActionResult, ActionWork
 
 
 class Conveyor(
-    PipelineCommands, ExecutionCommands, ApprovalCommands, TransitionCommands, ActionCommands
+    PipelineCommands,
+    ExecutionCommands,
+    ApprovalCommands,
+    TransitionCommands,
+    ActionCommands,
+    JobCommands,
 ):
     """CodePipeline's API over an event store; every method is one transaction (or none)."""
 
     name = "conveyor"
 
 
-__all__: Sequence[str] = ["ActionResult", "ActionWork", "Conveyor"]
+__all__: Sequence[str] = ["ActionResult", "ActionWork", "Claimed", "Conveyor"]

@@ -29,6 +29,10 @@ class Settings:
     persistence: str = "native"
     # History older than this is dropped from the history view (never from the event log).
     history_retention_months: int = 12
+    # A worker's claim on a job lasts this long unless renewed (it renews every third of it);
+    # a lapsed lease means a lost worker, and after this many losses the action fails.
+    lease_seconds: float = 30.0
+    max_worker_losses: int = 2
 
     @property
     def database_path(self) -> Path:
@@ -104,6 +108,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValidationException(f"{name}: '{raw}' is not a whole number") from None
 
 
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationException(f"{name}: '{raw}' is not a number of seconds") from None
+    if not value > 0:
+        raise ValidationException(f"{name}: {raw} must be more than 0 seconds")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
@@ -127,4 +144,6 @@ def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None)
         workers=_int(env, "CONVEYOR_WORKERS", 8),
         persistence=persistence,
         history_retention_months=_int(env, "CONVEYOR_HISTORY_RETENTION_MONTHS", 12),
+        lease_seconds=_positive_float(env, "CONVEYOR_LEASE_SECONDS", 30.0),
+        max_worker_losses=max(1, _int(env, "CONVEYOR_MAX_WORKER_LOSSES", 2)),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.execution import IN_PROGRESS, PipelineExecution
 from engine.application.base import ConveyorBase
@@ -23,8 +23,14 @@ class ActionCommands(ConveyorBase):
         self._transact(attempt)
         return self.take_work()
 
-    def complete_action(self, work: ActionWork, result: ActionResult) -> list[ActionWork]:
-        """Record a provider's result, then move on in the same transaction."""
+    def complete_action(
+        self, work: ActionWork, result: ActionResult, *, worker: str = "in-process"
+    ) -> list[ActionWork]:
+        """Claim the action's job and report its result at once (the simulator, and tests).
+
+        One transaction records the claim and the result; a job another worker holds, or
+        whose action has already ended, is left alone.
+        """
 
         def attempt() -> None:
             now = self.clock.now()
@@ -35,25 +41,30 @@ class ActionCommands(ConveyorBase):
             self._settle(unit, now)
             execution = unit.execution(work.execution_id)
             run = execution.actions[work.action_execution_id]
-            # A result for an abandoned, timed-out or cancelled action is ignored.
-            if run["status"] == IN_PROGRESS:
-                _record_result(unit, execution, work, result, now)
+            job = unit.job(work.action_execution_id)
+            if job is not None and job.claimable(now) and run["status"] == IN_PROGRESS:
+                nonce = str(self.ids.new())
+                job.claim_for(worker, nonce=nonce, lease=timedelta(0), now=now)
+                job.complete(nonce, succeeded=result.succeeded, now=now)
+                record_result(unit, execution, work.action_execution_id, work.action, result, now)
             self._settle_and_save(unit, now)
 
         self._transact(attempt)
         return self.take_work()
 
 
-def _record_result(
+def record_result(
     unit: Unit,
     execution: PipelineExecution,
-    work: ActionWork,
+    action_execution_id: str,
+    action: str,
     result: ActionResult,
     now: datetime,
 ) -> None:
+    """Record what the provider reported on the execution (and a new revision on the pipeline)."""
     if not result.succeeded:
         execution.fail_action(
-            work.action_execution_id,
+            action_execution_id,
             code=result.error_code or "JobFailed",
             message=result.error_message or "the action failed",
             summary=result.summary,
@@ -62,7 +73,7 @@ def _record_result(
         )
         return
     execution.succeed_action(
-        work.action_execution_id,
+        action_execution_id,
         summary=result.summary,
         output_artifacts=dict(result.output_artifacts),
         output_variables=dict(result.output_variables),
@@ -74,7 +85,7 @@ def _record_result(
     if result.revision and execution.is_active:
         unit.pipeline.record_revision(
             execution_id=execution.execution_id,
-            action=work.action,
+            action=action,
             revision_id=str(result.revision["revisionId"]),
             now=now,
         )

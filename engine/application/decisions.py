@@ -81,7 +81,9 @@ def _start_action(a: _Applying, d: Any) -> None:
     declaration = a.pipeline.declaration(a.execution.pipeline_version)
     work = start_action(declaration, a.execution, d.stage, d.action, ids=a.ids, now=a.now)
     if work is not None:
-        a.unit.work.append(work)
+        # The work order is recorded with the start, in the same transaction: any process can
+        # run it from the store, and exactly one claim on it can win.
+        a.unit.queue(work, a.execution.run(work.action_execution_id)["deadline"], a.now)
 
 
 def _retry_stage(a: _Applying, d: Any) -> None:

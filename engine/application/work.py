@@ -35,6 +35,46 @@ class ActionWork:
     environment: Mapping[str, str]
     timeout_seconds: float
 
+    def order(self) -> dict[str, Any]:
+        """The work as plain data, the order a Job records (and any process can run it from)."""
+        return {
+            "pipeline_name": self.pipeline_name,
+            "execution_id": self.execution_id,
+            "action_execution_id": self.action_execution_id,
+            "stage": self.stage,
+            "action": self.action,
+            "kind": self.kind,
+            "action_type": dict(self.action_type),
+            "configuration": dict(self.configuration),
+            "commands": list(self.commands),
+            "input_artifacts": dict(self.input_artifacts),
+            "output_artifacts": {
+                name: list(files) for name, files in self.output_artifacts.items()
+            },
+            "output_variable_names": list(self.output_variable_names),
+            "environment": dict(self.environment),
+            "timeout_seconds": self.timeout_seconds,
+        }
+
+    @classmethod
+    def from_order(cls, order: Mapping[str, Any]) -> ActionWork:
+        return cls(
+            pipeline_name=order["pipeline_name"],
+            execution_id=order["execution_id"],
+            action_execution_id=order["action_execution_id"],
+            stage=order["stage"],
+            action=order["action"],
+            kind=order["kind"],
+            action_type=dict(order["action_type"]),
+            configuration=dict(order["configuration"]),
+            commands=tuple(order["commands"]),
+            input_artifacts=dict(order["input_artifacts"]),
+            output_artifacts={k: tuple(v) for k, v in order["output_artifacts"].items()},
+            output_variable_names=tuple(order["output_variable_names"]),
+            environment=dict(order["environment"]),
+            timeout_seconds=float(order["timeout_seconds"]),
+        )
+
 
 @dataclass(frozen=True)
 class ActionResult:

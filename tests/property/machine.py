@@ -35,6 +35,7 @@ from domain.execution import (
     TERMINAL_STATUSES,
     PipelineExecution,
 )
+from domain.job import Job
 from domain.pipeline import STALE_TRANSITION_DAYS, Pipeline
 from domain.registry import REGISTRY_ID
 from engine.app import ActionWork, Conveyor
@@ -56,6 +57,9 @@ from tests.property.support import (
 
 # The active profile's settings with three times its stateful step count: executions need many
 # steps to get anywhere (every action result is a step), so shallow runs prove little.
+# Claims on an action's job are the runner's bookkeeping, not stage semantics.
+JOB_EVENTS = (Job.Event, Job.JobQueued)
+
 DEEPER = settings(stateful_step_count=settings().stateful_step_count * 3)
 
 PARALLEL = "PARALLEL"
@@ -630,7 +634,7 @@ class StageSemanticsMachine(RuleBasedStateMachine):
         assert self.snap is not None
         kind = type(event).__name__
         oid = str(event.originator_id)
-        if event.originator_id == REGISTRY_ID:
+        if event.originator_id == REGISTRY_ID or isinstance(event, JOB_EVENTS):
             return
         if event.originator_id == self.snap.pipeline.id:
             self._fold_pipeline_event(kind, event)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from domain.execution import PipelineExecution
-from engine.application.actions import _record_result
+from engine.application.actions import record_result
 from engine.application.work import ActionResult
 from tests.support.aggregates import T0, World, three_stages
 
@@ -69,9 +68,8 @@ def test_a_provider_reported_failure_is_recorded_today_as_the_old_one_now_loads(
     aeid = world.run(execution, "Build", "Compile")
     execution.collect_events()
     # What the engine does today with a provider's failed result (the unit is not needed).
-    work = SimpleNamespace(action_execution_id=aeid)
     result = ActionResult(succeeded=False, error_code=code, error_message=message)
-    _record_result(None, execution, work, result, T0)  # type: ignore[arg-type]
+    record_result(None, execution, aeid, "Compile", result, T0)  # type: ignore[arg-type]
     (failed,) = execution.collect_events()
     assert failed.cause == upcast_failure(code, message)  # type: ignore[attr-defined]
 
