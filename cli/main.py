@@ -13,6 +13,7 @@ import typer
 from cli import render
 from cli.context import actor, err, handled, out, print_json, system
 from cli.explore import explore_command
+from cli.lookup import find_execution
 from cli.reports import (
     audit_app,
     billing_app,
@@ -346,7 +347,7 @@ def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
     from projections.codepipeline import action_execution_details, execution_document
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
         document = execution_document(execution)
         details = action_execution_details(execution)
     if as_json:
@@ -366,7 +367,7 @@ def logs(
     from engine.runner import log_path
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
         runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
         if stage:
             runs = [
@@ -522,7 +523,7 @@ def stop(
     from engine.service import StopPipelineExecution
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
         sys_.service().execute(
             StopPipelineExecution(
                 execution.pipeline_name,
@@ -552,7 +553,7 @@ def retry(
     from engine.service import RetryStageExecution
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
 
         def announce(_: None) -> None:
             if not as_json:
@@ -598,7 +599,7 @@ def explain(execution_id: str, as_json: JsonFlag = False) -> None:
     from projections.explain import explain as explain_facts
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
         pipeline = sys_.app.pipeline_of(execution)
         facts = explain_facts(execution, pipeline, sys_.app.execution, sys_.app.clock.now())
     if as_json:

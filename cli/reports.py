@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.context import handled, out, print_json, system
+from cli.lookup import find_execution
 from domain.errors import ValidationException
 
 # The engine, the views (SQLAlchemy) and rich.table load inside the commands that use them:
@@ -293,7 +294,7 @@ def replay_command(execution_id: str, check: bool = True, as_json: bool = False)
     from projections.timetravel import check_decisions, timeline
 
     with system() as sys_:
-        execution = sys_.app.find_execution(execution_id)
+        execution = find_execution(sys_, execution_id)
         steps = timeline(sys_.app.events, execution.execution_id)
         verdict = check_decisions(sys_.app, execution.execution_id) if check else None
     if as_json:

@@ -10,10 +10,11 @@ from domain.errors import (
     ValidationException,
 )
 from domain.execution import IN_PROGRESS, SUCCEEDED, ActionRun, PipelineExecution
-from domain.pipeline import Pipeline
+from domain.pipeline import ENDED_KEPT, Pipeline
 
-# How far back an approval token is looked up to tell "already answered" from "unknown".
-TOKEN_LOOKBACK = 50
+# How far back an approval token is looked up to tell "already answered" from "unknown": the
+# executions that started last. At most ENDED_KEPT, the ended executions a pipeline still names.
+TOKEN_LOOKBACK = min(50, ENDED_KEPT)
 
 
 def pending_approval(
@@ -50,7 +51,7 @@ def _refuse_token(
     pipeline: Pipeline, execution: Callable[[str], PipelineExecution], token: str
 ) -> None:
     """A token of a recent run that is no longer waiting: say why it is refused."""
-    for execution_id in reversed(pipeline.executions[-TOKEN_LOOKBACK:]):
+    for execution_id in reversed(pipeline.recent[-TOKEN_LOOKBACK:]):
         for run in execution(execution_id).actions.values():
             if run["token"] != token:
                 continue

@@ -33,6 +33,10 @@ _DECLARATIONS: dict[tuple[str, int], tuple[dict[str, Any], PipelineDeclaration]]
 # CodePipeline: a re-enabled transition does not resume executions after 30 days of being disabled.
 STALE_TRANSITION_DAYS = 30
 
+# Ended executions the aggregate still names, newest last: enough to explain a refused approval
+# token (domain/approvals.py) and to show the newest PARALLEL execution at each stage.
+ENDED_KEPT = 100
+
 TRANSITION_REASON = re.compile(r"[a-zA-Z0-9!@ \(\)\.\*\?\-]+")
 
 
@@ -66,11 +70,28 @@ def _gate() -> Gate:
     return {"occupant": None, "waiting": [], "latest": None}
 
 
+def bounded(recent: list[str], active: list[str]) -> list[str]:
+    """`recent` without the ended executions older than the newest ENDED_KEPT, order kept."""
+    live = set(active)
+    ended = [e for e in recent if e not in live]
+    if len(ended) <= ENDED_KEPT:
+        return recent
+    gone = set(ended[: len(ended) - ENDED_KEPT])
+    return [e for e in recent if e not in gone]
+
+
 class Pipeline(CopyOnWrite, Aggregate):
     """A named pipeline: its definition versions, transition switches and who holds each stage."""
 
     class Event(Aggregate.Event):
         pass
+
+    # v2: `executions` (every execution ever started) became `recent` (bounded, see __init__).
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["recent"] = bounded(list(state.pop("executions", [])), list(state["active"]))
 
     class PipelineCreated(Aggregate.Created):
         name: str
@@ -86,8 +107,10 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
         self.active: list[str] = []
-        # Every execution ever started, oldest first; bounded by what one pipeline runs.
-        self.executions: list[str] = []
+        # The active executions and the ENDED_KEPT that ended last, in the order they started.
+        # Not every execution: the aggregate is loaded by every command, so its state must not
+        # grow with the pipeline's age. Listings and id lookups read the history view.
+        self.recent: list[str] = []
         self.revisions: dict[str, str] = {}
 
     @classmethod
@@ -324,6 +347,7 @@ class Pipeline(CopyOnWrite, Aggregate):
     def _forget(self, ids: list[str]) -> None:
         gone = set(ids)
         self.active = [e for e in self.active if e not in gone]
+        self.recent = bounded(self.recent, self.active)
         self.gates = {
             stage: {
                 "occupant": None if gate["occupant"] in gone else gate["occupant"],
@@ -404,8 +428,8 @@ class Pipeline(CopyOnWrite, Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.active = [*aggregate.active, self.execution_id]
-            if self.execution_id not in aggregate.executions:
-                aggregate.executions = [*aggregate.executions, self.execution_id]
+            if self.execution_id not in aggregate.recent:
+                aggregate.recent = [*aggregate.recent, self.execution_id]
 
     class ExecutionDeactivated(Event):
         execution_id: str

@@ -199,6 +199,8 @@ class SimulationResult:
     scenario: Scenario
     app: Conveyor
     pipeline_ids: dict[str, list[str]]
+    # The executions the simulator started, per pipeline id, in start order.
+    started: dict[str, list[str]]
     revisions: dict[str, str]
     log: list[str]
     errors: list[str]
@@ -214,7 +216,7 @@ class SimulationResult:
         for ids in self.pipeline_ids.values():
             for pid in ids:
                 pipeline = _get(self.app, pid)
-                for eid in pipeline.executions:
+                for eid in self.started.get(pid, []):
                     execution: PipelineExecution = _get(self.app, eid)
                     succeeded = [
                         s
@@ -262,6 +264,8 @@ class Simulation:
         self.scripts: dict[str, Mapping[str, Any]] = {}
         self.current_revision: dict[str, str] = {}
         self.pipeline_ids: dict[str, list[str]] = {}
+        # Its own record of the executions it started: the pipeline names only its recent ones.
+        self.started: dict[str, list[str]] = {}
         self.log: list[str] = []
         self.errors: list[str] = []
         # Actions the simulator runs itself; the rest (approvals, custom) wait for their deadline.
@@ -307,6 +311,7 @@ class Simulation:
             scenario=self.scenario,
             app=self.app,
             pipeline_ids=self.pipeline_ids,
+            started=self.started,
             revisions=self.revisions,
             log=self.log,
             errors=self.errors,
@@ -489,6 +494,7 @@ class Simulation:
     def _started(
         self, name: str, eid: str, revision: str, fields: Mapping[str, Any], index: int
     ) -> None:
+        self.started.setdefault(self.pipeline_ids[name][-1], []).append(eid)
         self.revisions[eid] = revision
         self._origin[eid] = index
         self.scripts[eid] = fields
@@ -551,7 +557,7 @@ class Simulation:
             return str(fields["executionId"])
         wanted = fields.get("revision")
         pipeline = self.app.pipeline(name)
-        for eid in reversed(pipeline.executions):
+        for eid in reversed(self.started.get(str(pipeline.id), [])):
             if wanted is None or self.revisions.get(eid) == wanted:
                 return eid
         raise ValidationException(f"no execution of {name} carries revision {wanted}")

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from domain.execution import PipelineExecution
-from domain.pipeline import Pipeline
+from domain.pipeline import ENDED_KEPT, Pipeline
 from domain.vocabulary import ActionStatus, ExecutionMode, ExecutionStatus, StageStatus
 
 if TYPE_CHECKING:  # annotations only: the definition models need pydantic, a read does not
@@ -18,8 +18,9 @@ Loader = Callable[[str], PipelineExecution]
 # CodePipeline's only execution type (its other one, ROLLBACK, Conveyor does not run).
 STANDARD = "STANDARD"
 
-# How many of the newest executions a PARALLEL pipeline's state looks through per stage.
-PARALLEL_LOOKBACK = 100
+# How many of the newest executions a PARALLEL pipeline's state looks through per stage; at most
+# ENDED_KEPT, the ended executions a pipeline still names.
+PARALLEL_LOOKBACK = ENDED_KEPT
 
 
 def epoch(value: datetime | str | None) -> float | None:
@@ -138,7 +139,7 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
     parallel = pipeline.execution_mode == ExecutionMode.PARALLEL
     recent: list[PipelineExecution] = []
     if parallel:
-        recent = [load(e) for e in reversed(pipeline.executions[-PARALLEL_LOOKBACK:])]
+        recent = [load(e) for e in reversed(pipeline.recent[-PARALLEL_LOOKBACK:])]
     stage_states = []
     for stage in pipeline.declaration().stages:
         # PARALLEL executions pass each other: the newest that reached the stage is shown.

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from domain.errors import ValidationException
+from domain.errors import PipelineExecutionNotFoundException, ValidationException
 from domain.execution import PipelineExecution
 from domain.vocabulary import StageStatus
 from projections.codepipeline import (
@@ -74,6 +74,8 @@ history_meta = sa.Table(
 
 DEFAULT_RETENTION_MONTHS = 12
 MAX_RESULTS = 100
+# The shortest execution id prefix a lookup accepts: shorter ones match too many executions.
+MIN_PREFIX = 4
 
 
 def from_micros(value: int) -> datetime:
@@ -331,3 +333,26 @@ def list_action_executions(
         max_results,
         next_token,
     )
+
+
+def execution_id_by_prefix(conn: Connection, prefix: str) -> str:
+    """The one execution in the history whose id starts with `prefix` (as people copy ids).
+
+    Only the executions the history keeps can be found this way; any execution by its full id.
+    """
+    if len(prefix) < MIN_PREFIX:
+        raise ValidationException(
+            f"execution id: '{prefix}' is too short; give at least {MIN_PREFIX} characters of"
+            " the id"
+        )
+    wanted = prefix.lower()
+    column = executions_table.c.execution_id
+    # LIKE with the prefix's own % and _ escaped; a value, never part of the SQL text.
+    query = sa.select(column).where(column.startswith(wanted, autoescape=True)).limit(2)
+    matches = [row[0] for row in conn.execute(query) if row[0].startswith(wanted)]
+    if len(matches) != 1:
+        count = "no" if not matches else "more than one"
+        raise PipelineExecutionNotFoundException(
+            f"'{prefix}' matches {count} execution in the history; give more of the id"
+        )
+    return str(matches[0])

@@ -348,8 +348,10 @@ def family_events(log: Any, execution_id: str) -> list[tuple[int, Any]]:
     the execution's last event: positions order the commands that share an instant.
     """
     own = _execution_events(log.events, execution_id)
-    pipeline = fold(events_until(log.events, own[0].pipeline_id, None))
-    family = {str(pipeline.id), *pipeline.executions}
+    # The pipeline's executions join the family as the pipeline activates them (the aggregate
+    # names only its recent ones): each transaction records the pipeline's events before its
+    # executions', so no execution's first event comes before its activation.
+    family = {own[0].pipeline_id}
     # The execution's last transaction also recorded its siblings' events after its own.
     end = own[-1].timestamp
     found: list[tuple[int, Any]] = []
@@ -366,6 +368,8 @@ def family_events(log: Any, execution_id: str) -> list[tuple[int, Any]]:
                 if event.timestamp > end:
                     return found
                 found.append((notification.id, event))
+                if type(event) is ev.ExecutionActivated:
+                    family.add(event.execution_id)
         position = batch[-1].id
 
 

@@ -98,14 +98,18 @@ class Harness:
         self.app = Conveyor(self.settings, clock=self.clock, ids=self.ids, env=env)
         self.work: dict[str, ActionWork] = {}
         self.revision = 0
+        # Every execution this harness started, per pipeline name, oldest first.
+        self.started: dict[str, list[str]] = {}
 
     def create(self, document: dict[str, Any], *, start: bool = False) -> str | None:
         _, execution_id = self.app.create_pipeline(document, by="tester", start=start)
+        self.started[document["name"]] = [execution_id] if execution_id else []
         self.advance(document["name"])
         return execution_id
 
     def start(self, name: str = "demo") -> str:
         execution_id = self.app.start_pipeline_execution(name, by="tester")
+        self.started.setdefault(name, []).append(execution_id)
         self.advance(name)
         return execution_id
 

@@ -13,7 +13,6 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from domain.errors import (
     PipelineExecutionNotFoundException,
     PipelineNotFoundException,
-    ValidationException,
 )
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
@@ -170,27 +169,3 @@ class ConveyorBase(Application[UUID]):
                 f"no execution '{execution_id}' in pipeline '{pipeline_name}'"
             )
         return execution
-
-    def find_execution(self, prefix: str) -> PipelineExecution:
-        """An execution by full id or by a unique prefix of it (as people copy them)."""
-        try:
-            return self.execution(str(UUID(prefix)))
-        except ValueError:
-            pass
-        except PipelineExecutionNotFoundException:
-            raise
-        if len(prefix) < 4:
-            raise ValidationException(
-                f"execution id: '{prefix}' is too short; give at least 4 characters of the id"
-            )
-        matches = [
-            execution_id
-            for name in self.pipeline_names()
-            for execution_id in self.pipeline(name).executions
-            if execution_id.startswith(prefix.lower())
-        ]
-        if len(matches) != 1:
-            raise PipelineExecutionNotFoundException(
-                f"'{prefix}' matches {len(matches)} executions; give more of the id"
-            )
-        return self.execution(matches[0])

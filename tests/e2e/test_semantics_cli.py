@@ -210,3 +210,21 @@ def test_retrying_the_failed_action_lets_the_execution_finish(
     assert len([d for d in shown["actionExecutionDetails"] if d["actionName"] == "Steady"]) == 1
     not_again = ws.run("retry", e1, "Build", expect=2)
     assert "StageNotRetryableException" in not_again.stderr
+
+
+def test_every_execution_is_listed_and_each_is_found_by_a_short_prefix_of_its_id(
+    ws: Workspace,
+) -> None:
+    ws.write("p.json", pipeline(SHIP))
+    ws.run("pipeline", "create", "p.json", "--no-start")
+    started = [_start(ws) for _ in range(3)]
+    listed = ws.json("executions", "list", "flow")["pipelineExecutionSummaries"]
+    assert [s["pipelineExecutionId"] for s in listed] == list(reversed(started))
+    for execution_id in started:
+        shown = ws.json("executions", "show", execution_id[:6])["pipelineExecution"]
+        assert shown["pipelineExecutionId"] == execution_id
+    assert "shipped" in ws.run("logs", started[0][:6], "Ship", "Ship").stdout
+    short = ws.run("executions", "show", started[0][:3], expect=2)
+    assert "too short; give at least 4 characters" in short.stderr
+    unknown = ws.run("executions", "show", "zzzz", expect=2)
+    assert "'zzzz' matches no execution" in unknown.stderr

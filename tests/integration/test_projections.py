@@ -122,7 +122,7 @@ def assert_views_match_aggregates(harness: Harness, projections: Projections) ->
             pipeline = harness.app.pipeline(name)
             assert current_state(conn, name) == pipeline_state(pipeline, harness.app.execution)
             listed = list_executions(conn, name)["pipelineExecutionSummaries"]
-            expected = [execution_summary(harness.app.execution(e)) for e in pipeline.executions]
+            expected = [execution_summary(harness.app.execution(e)) for e in harness.started[name]]
             key = lambda s: (s["startTime"], s["pipelineExecutionId"])  # noqa: E731
             assert listed == sorted(expected, key=key, reverse=True)
 
@@ -142,7 +142,7 @@ def test_views_caught_up_incrementally_equal_views_rebuilt_from_zero_on_sqlite(
     assert dump(projections) == incremental
     assert all(s.position == s.head for s in projections.status())
     for name in ("demo", "queue"):
-        for execution in harness.app.pipeline(name).executions[-4:]:
+        for execution in harness.started[name][-4:]:
             check = check_decisions(harness.app, execution)
             assert check.ok, check.divergence
 
@@ -240,7 +240,7 @@ def test_history_pages_newest_first_and_filters_by_stage_succeeded(tmp_path: Pat
         rest = list_executions(conn, "demo", max_results=2, next_token=page["nextToken"])
         ids = [s["pipelineExecutionId"] for s in page["pipelineExecutionSummaries"]]
         ids += [s["pipelineExecutionId"] for s in rest["pipelineExecutionSummaries"]]
-        assert ids == list(reversed(harness.app.pipeline("demo").executions))[:4]
+        assert ids == list(reversed(harness.started["demo"]))[:4]
         built = list_executions(conn, "demo", succeeded_in_stage="Build")
         assert first in [s["pipelineExecutionId"] for s in built["pipelineExecutionSummaries"]]
         actions = list_action_executions(conn, "demo", execution_id=first)
