@@ -8,9 +8,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.groups import AttemptGroups, Watchdog, current_attempt
+from engine.providers.base import JOB_FAILED, ActionFailure
 
 # After SIGTERM, how long a timed-out process group gets to exit before SIGKILL.
 _TERM_GRACE_SECONDS = 0.5
@@ -39,6 +42,13 @@ class Deadline:
 
     def remaining(self) -> float:
         return max(0.0, self._end - time.monotonic())
+
+
+class AttemptAbandoned(ActionFailure):
+    """The attempt was cancelled (engine.groups): its commands were killed, no more start."""
+
+    def __init__(self) -> None:
+        super().__init__(JOB_FAILED, "abandoned: the attempt was stopped and its processes killed")
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,13 @@ def run(
 ) -> Completed:
     """Run argv in a new session; stderr (and stdout unless captured) is appended to the log.
 
-    On timeout the whole process group is killed and Completed.timed_out is set.
+    On timeout the whole process group is killed and Completed.timed_out is set. When the
+    thread runs for an attempt (engine.groups), the group is registered with it while it runs,
+    and AttemptAbandoned is raised if the attempt is cancelled before or while it runs.
     """
+    attempt = current_attempt()
+    if attempt is not None and attempt.cancelled:
+        raise AttemptAbandoned()
     expired = threading.Event()
     with log.path.open("ab") as sink:
         process = subprocess.Popen(
@@ -92,25 +107,59 @@ def run(
             stderr=sink,
             start_new_session=True,
         )
-        # A timer enforces the deadline so the wait below blocks in waitpid: Popen's own
-        # timeout polls with sleeps, which cost milliseconds on every short action.
-        timer = threading.Timer(
-            deadline.remaining(), _expire, args=(process, expired, _TERM_GRACE_SECONDS)
-        )
-        timer.daemon = True
-        timer.start()
-        try:
-            out, _ = process.communicate()
-        finally:
-            timer.cancel()
-        if expired.is_set():
-            timer.join()
-            return Completed(returncode=-signal.SIGKILL, timed_out=True)
-        # Background jobs a command left behind would otherwise outlive the action.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        with _guarded(process, attempt):
+            out = _wait(process, deadline, expired)
+    if attempt is not None and attempt.cancelled:
+        raise AttemptAbandoned()
+    if expired.is_set():
+        return Completed(returncode=-signal.SIGKILL, timed_out=True)
     text = out.decode("utf-8", "replace") if out else ""
     return Completed(returncode=process.returncode, timed_out=False, stdout=text)
+
+
+@contextlib.contextmanager
+def _guarded(process: subprocess.Popen[bytes], attempt: AttemptGroups | None) -> Iterator[None]:
+    """While the command runs, a watchdog and the attempt know its group; then it is killed."""
+    try:
+        watchdog = Watchdog(process.pid)
+    except BaseException:
+        _kill_and_reap(process)
+        raise
+    try:
+        if attempt is not None and not attempt.adopt(process.pid):
+            raise AttemptAbandoned()  # cancelled while it started: it never gets to run
+        yield
+    finally:
+        # Background jobs a command left behind would otherwise outlive the action.
+        _kill_and_reap(process)
+        if attempt is not None:
+            attempt.release(process.pid)
+        watchdog.stand_down()
+
+
+def _wait(
+    process: subprocess.Popen[bytes], deadline: Deadline, expired: threading.Event
+) -> bytes | None:
+    # A timer enforces the deadline so the wait below blocks in waitpid: Popen's own
+    # timeout polls with sleeps, which cost milliseconds on every short action.
+    timer = threading.Timer(
+        deadline.remaining(), _expire, args=(process, expired, _TERM_GRACE_SECONDS)
+    )
+    timer.daemon = True
+    timer.start()
+    try:
+        out, _ = process.communicate()
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        timer.join()
+    return out
+
+
+def _kill_and_reap(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def run_bash(

@@ -78,3 +78,47 @@ def kill_groups_mentioning(text: str) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except ProcessLookupError:
             continue
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """A /proc/PID/stat's fields after the command name (state, ppid, pgrp, ...)."""
+    try:
+        text = stat.read_text()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def live_members(pgid: int) -> list[int]:
+    """The group's processes that still run: zombies (dead, waiting to be reaped) excluded."""
+    found: list[int] = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(stat)
+        if fields and len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_until_group_dead(pgid: int, within: float = GROUP_GONE_WITHIN_SECONDS) -> None:
+    """Return once no process of the group runs (zombies may wait for their reaper)."""
+    deadline = time.monotonic() + within
+    while live_members(pgid):
+        if time.monotonic() >= deadline:
+            left = ", ".join(_members(pgid))
+            raise AssertionError(f"process group {pgid} still runs after {within}s: {left}")
+        time.sleep(_POLL_SECONDS)
+
+
+def processes_with_argv(*words: str) -> list[int]:
+    """Running processes (zombies excluded) whose argv holds every one of `words`."""
+    found: list[int] = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if all(word in argv for word in words):
+            fields = _stat_fields(cmdline.parent / "stat")
+            if fields and fields[0] != "Z":
+                found.append(int(cmdline.parent.name))
+    return found
