@@ -154,3 +154,17 @@ class StageNotInProgressException(ConveyorError):
     """The action or stage is not running."""
 
     code = "StageNotInProgressException"
+
+
+class NotAWorkspaceException(ConveyorError):
+    """No store here: no `.conveyor/` in this directory or above, or CONVEYOR_HOME is missing."""
+
+    code = "WorkspaceNotFoundException"
+    http_status = 404
+
+
+class StoreUnavailableException(ConveyorError):
+    """The store's database did not answer, or refused the connection (the server's reason)."""
+
+    code = "StoreUnavailableException"
+    http_status = 503
