@@ -130,7 +130,7 @@ def init(as_json: JsonFlag = False) -> None:
         names = built.app.pipeline_names()
     finally:
         built.close()
-    where = settings.database_url or str(settings.database_path)
+    where = settings.store_label()
     if as_json:
         print_json({"home": str(settings.home), "store": where, "pipelines": len(names)})
     else:

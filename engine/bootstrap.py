@@ -107,7 +107,8 @@ def init_workspace(
 
 def _no_workspace(home: Path, env: Mapping[str, str]) -> str:
     if env.get("CONVEYOR_HOME"):
-        where = f"CONVEYOR_HOME is {home}, which is not a directory"
+        problem = "is not a directory" if home.exists() else "does not exist"
+        where = f"CONVEYOR_HOME is {home}, which {problem}"
     else:
         where = f"no {HOME_DIR}/ directory in {home.parent} or any directory above it"
     return f"not a Conveyor workspace (run conveyor init): {where}"
@@ -122,13 +123,12 @@ def _open(settings: Settings, clock: Clock, ids: IdFactory | None, *, set_up: bo
     try:
         # Tables are made once, under a lock, by the set-up; eventsourcing's own CREATE TABLE
         # at every start is what raced ("tuple concurrently updated") on a fresh PostgreSQL.
-        app = Conveyor(settings, clock=clock, ids=ids, env={"CREATE_TABLE": "false"})
-        try:
-            schema.ensure(gate, app, lambda: _create_view_tables(app, settings), force=set_up)
-            schema.register_types(app)
-        except BaseException:
-            app.close()
-            raise
+        app = schema.open_set_up(
+            gate,
+            lambda: Conveyor(settings, clock=clock, ids=ids, env={"CREATE_TABLE": "false"}),
+            lambda opened: _create_view_tables(opened, settings),
+            force=set_up,
+        )
     finally:
         gate.close()
     return System(settings=settings, app=app, artifacts=ArtifactStore(settings.artifacts_dir))

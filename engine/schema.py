@@ -9,13 +9,15 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from domain.errors import StoreUnavailableException
 from engine.settings import CONNECT_TIMEOUT_SECONDS, PostgresTarget, Settings
 
 if TYPE_CHECKING:
     from eventsourcing.application import Application
+
+A = TypeVar("A", bound="Application[Any]")
 
 # Raise it when a release adds or changes a table or index of the event store or the views:
 # a store set up at a lower version is set up again (every step is idempotent) on first use.
@@ -169,27 +171,35 @@ def unreachable(target: PostgresTarget, error: Exception) -> str:
     )
 
 
-def ensure(
+def open_set_up(
     gate: Gate,
-    app: Application[Any],
-    create_views: Callable[[], None],
+    open_app: Callable[[], A],
+    create_views: Callable[[A], None],
     *,
     force: bool = False,
-) -> None:
-    """Set the store up unless it already is at SCHEMA_VERSION (or always, with `force`).
+) -> A:
+    """The application over a store that is set up at SCHEMA_VERSION, setting it up first when
+    it is not (or always, with `force`; every step is idempotent).
 
-    The check is one query; the set-up runs under the lock and checks again once it holds it,
-    so of many processes starting on a fresh database one sets up and the others wait, then
-    carry on. Every step is idempotent.
+    The check is one query. The set-up runs under the lock and checks again once it holds it,
+    so of many processes starting on a fresh database one sets it up while the others wait
+    (holding one connection each), then carry on.
     """
     if not force and gate.version() >= SCHEMA_VERSION:
-        return
+        gate.close()
+        return open_app()
     with gate.locked():
-        if not force and gate.version() >= SCHEMA_VERSION:
-            return
-        create_event_tables(app)
-        create_views()
-        gate.record(SCHEMA_VERSION)
+        app = open_app()
+        try:
+            if force or gate.version() < SCHEMA_VERSION:
+                create_event_tables(app)
+                create_views(app)
+                gate.record(SCHEMA_VERSION)
+            register_types(app)
+        except BaseException:
+            app.close()
+            raise
+    return app
 
 
 def create_event_tables(app: Application[Any]) -> None:

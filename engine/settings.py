@@ -85,6 +85,13 @@ class Settings:
             return url
         return f"sqlite:///{self.database_path}?timeout={self.sqlite_lock_timeout}"
 
+    def store_label(self) -> str:
+        """Where the events are, to show a person: the database URL without its password."""
+        target = self.postgres_target()
+        if target is None:
+            return str(self.database_path)
+        return f"postgresql://{target.user}@{target.host}:{target.port}/{target.dbname}"
+
     def postgres_target(self) -> PostgresTarget | None:
         """The PostgreSQL database of CONVEYOR_DATABASE_URL, or None for the SQLite file."""
         if not self.database_url:
@@ -131,7 +138,10 @@ class Settings:
             "POSTGRES_PORT": str(target.port),
             "POSTGRES_USER": target.user,
             "POSTGRES_PASSWORD": target.password,
-            "POSTGRES_POOL_SIZE": "4",
+            # One connection kept per process, more opened only while threads need them: a
+            # command needs one, and every process holding four exhausted the server's
+            # max_connections (100 by default) when a few dozen commands ran at once.
+            "POSTGRES_POOL_SIZE": "1",
             "POSTGRES_LOCK_TIMEOUT": "20",
             # How long a command waits for a pooled connection (eventsourcing's default is 30 s).
             "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
