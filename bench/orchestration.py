@@ -27,7 +27,7 @@ from typing import Any
 if Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from engine.bootstrap import build
+from engine.bootstrap import build, init_workspace
 from engine.providers import provider_for
 from engine.providers.base import ActionRequest
 from engine.settings import Settings
@@ -122,7 +122,7 @@ def conveyor_run(settings: Settings) -> Callable[[], float]:
 
 
 def measure(label: str, settings: Settings, bucket: Path, scratch: Path, runs: int) -> None:
-    system = build(settings)
+    system = init_workspace(settings)
     system.app.create_pipeline(definition(bucket), by="bench", start=False)
     system.close()
     run = conveyor_run(settings)

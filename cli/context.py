@@ -80,7 +80,9 @@ def handled(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(1) from None
         except Exception as error:
             # The store being unreachable (a wrong CONVEYOR_DATABASE_URL) is the common case.
-            if type(error).__module__.startswith(("eventsourcing", "psycopg", "sqlalchemy")):
+            # The store's own connection (engine/schema.py) is a bare sqlite3 one.
+            store_modules = ("eventsourcing", "psycopg", "sqlalchemy", "sqlite3")
+            if type(error).__module__.startswith(store_modules):
                 err.print(f"[bold red]error[/] the event store failed: {error}")
                 raise typer.Exit(1) from None
             raise

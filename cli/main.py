@@ -122,13 +122,16 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
 @app.command()
 @handled
 def init(as_json: JsonFlag = False) -> None:
-    """Create the workspace store (.conveyor/ here, or CONVEYOR_HOME)."""
-    from engine.settings import load_settings
+    """Create the workspace store (.conveyor/ here, or CONVEYOR_HOME) and set up its tables."""
+    from engine.bootstrap import init_workspace
 
-    settings = load_settings()
-    with system() as sys_:
-        names = sys_.app.pipeline_names()
-    where = settings.database_url or str(settings.database_path)
+    built = init_workspace()
+    try:
+        settings = built.settings
+        names = built.app.pipeline_names()
+    finally:
+        built.close()
+    where = settings.store_label()
     if as_json:
         print_json({"home": str(settings.home), "store": where, "pipelines": len(names)})
     else:

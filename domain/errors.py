@@ -172,3 +172,17 @@ class InvalidNonceException(ConveyorError):
     """The nonce does not belong to the job's current claim: the claim was lost or replaced."""
 
     code = "InvalidNonceException"
+
+
+class NotAWorkspaceException(ConveyorError):
+    """No store here: no `.conveyor/` in this directory or above, or CONVEYOR_HOME is missing."""
+
+    code = "WorkspaceNotFoundException"
+    http_status = 404
+
+
+class StoreUnavailableException(ConveyorError):
+    """The store's database did not answer, or refused the connection (the server's reason)."""
+
+    code = "StoreUnavailableException"
+    http_status = 503

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from domain.errors import NotAWorkspaceException
 from engine.app import Conveyor
 from engine.artifacts import ArtifactStore
 from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
-from engine.settings import Settings, load_settings
+from engine.settings import HOME_DIR, Settings, load_settings
 
 # The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
 # read command needs none of them, and importing them costs more than the read itself.
@@ -49,10 +50,13 @@ class System:
         if self._views is None:
             from projections.views import open_projections
 
+            # The views' tables were made by the store's set-up (engine/schema.py) under its
+            # lock; creating them here, in every process, is what raced on PostgreSQL.
             self._views = open_projections(
                 self.app,
                 self.settings.sqlalchemy_url(),
                 retention_months=self.settings.history_retention_months,
+                create_tables=False,
             )
         if catch_up:
             self._views.catch_up()
@@ -76,13 +80,64 @@ def build(
     clock: Clock | None = None,
     ids: IdFactory | None = None,
     env: Mapping[str, str] | None = None,
-    create_home: bool = True,
+    set_up: bool = False,
 ) -> System:
+    """Open the store: it must exist (only `init_workspace` creates one). Its schema is set up
+    on first use, or always with `set_up` (idempotent); nothing else creates tables."""
     import os
 
     environ = os.environ if env is None else env
     settings = settings or load_settings(environ)
-    if create_home:
-        Path(settings.home).mkdir(parents=True, exist_ok=True)
-    app = Conveyor(settings, clock=clock or clock_from_env(environ), ids=ids)
+    if not settings.home.is_dir():
+        raise NotAWorkspaceException(_no_workspace(settings.home, environ))
+    return _open(settings, clock or clock_from_env(environ), ids, set_up=set_up)
+
+
+def init_workspace(
+    settings: Settings | None = None, *, env: Mapping[str, str] | None = None
+) -> System:
+    """What `conveyor init` does: create the store's directory and set its schema up."""
+    import os
+
+    environ = os.environ if env is None else env
+    settings = settings or load_settings(environ, for_init=True)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return build(settings, env=environ, set_up=True)
+
+
+def _no_workspace(home: Path, env: Mapping[str, str]) -> str:
+    if env.get("CONVEYOR_HOME"):
+        problem = "is not a directory" if home.exists() else "does not exist"
+        where = f"CONVEYOR_HOME is {home}, which {problem}"
+    else:
+        where = f"no {HOME_DIR}/ directory in {home.parent} or any directory above it"
+    return f"not a Conveyor workspace (run conveyor init): {where}"
+
+
+def _open(settings: Settings, clock: Clock, ids: IdFactory | None, *, set_up: bool) -> System:
+    from engine import schema
+
+    # For PostgreSQL this connects first: an unreachable store is reported at once, with the
+    # server's reason, instead of after the application's pool has waited for it.
+    gate = schema.open_gate(settings)
+    try:
+        # Tables are made once, under a lock, by the set-up; eventsourcing's own CREATE TABLE
+        # at every start is what raced ("tuple concurrently updated") on a fresh PostgreSQL.
+        app = schema.open_set_up(
+            gate,
+            lambda: Conveyor(settings, clock=clock, ids=ids, env={"CREATE_TABLE": "false"}),
+            lambda opened: _create_view_tables(opened, settings),
+            force=set_up,
+        )
+    finally:
+        gate.close()
     return System(settings=settings, app=app, artifacts=ArtifactStore(settings.artifacts_dir))
+
+
+def _create_view_tables(app: Conveyor, settings: Settings) -> None:
+    from projections.views import open_projections
+
+    views = open_projections(
+        app, settings.sqlalchemy_url(), retention_months=settings.history_retention_months
+    )
+    views.engine.dispose()

@@ -11,6 +11,26 @@ from urllib.parse import unquote, urlparse
 from domain.errors import ValidationException
 from domain.validation import Limits
 
+# The store's directory, found as git finds `.git`: here or in the nearest directory above.
+HOME_DIR = ".conveyor"
+# Seconds to wait for PostgreSQL to accept a connection before saying why it did not.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class PostgresTarget:
+    """Where a PostgreSQL store lives, parsed from CONVEYOR_DATABASE_URL."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str = field(repr=False)
+
+    def describe(self) -> str:
+        """The database as a person names it; never the password."""
+        return f"database '{self.dbname}' on {self.host}:{self.port} as user '{self.user}'"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -64,8 +84,41 @@ class Settings:
             url = self.database_url
             if url.startswith("postgresql://") or url.startswith("postgres://"):
                 url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            if "connect_timeout=" not in url:
+                url += ("&" if "?" in url else "?") + f"connect_timeout={CONNECT_TIMEOUT_SECONDS}"
             return url
         return f"sqlite:///{self.database_path}?timeout={self.sqlite_lock_timeout}"
+
+    def store_label(self) -> str:
+        """Where the events are, to show a person: the database URL without its password."""
+        target = self.postgres_target()
+        if target is None:
+            return str(self.database_path)
+        return f"postgresql://{target.user}@{target.host}:{target.port}/{target.dbname}"
+
+    def postgres_target(self) -> PostgresTarget | None:
+        """The PostgreSQL database of CONVEYOR_DATABASE_URL, or None for the SQLite file."""
+        if not self.database_url:
+            return None
+        parsed = urlparse(self.database_url)
+        if parsed.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise ValidationException(
+                f"CONVEYOR_DATABASE_URL: unsupported scheme '{parsed.scheme}'; use "
+                "postgresql://user@host:port/dbname (or leave it unset for SQLite)"
+            )
+        try:
+            port = parsed.port or 5432
+        except ValueError:
+            raise ValidationException(
+                "CONVEYOR_DATABASE_URL: the port is not a number from 0 to 65535"
+            ) from None
+        return PostgresTarget(
+            host=parsed.hostname or "127.0.0.1",
+            port=port,
+            dbname=parsed.path.lstrip("/") or "postgres",
+            user=unquote(parsed.username or "postgres"),
+            password=unquote(parsed.password or ""),
+        )
 
     def event_store_env(self) -> dict[str, str]:
         """The eventsourcing environment for this store."""
@@ -80,21 +133,22 @@ class Settings:
                 "SQLITE_DBNAME": str(self.database_path),
                 "SQLITE_LOCK_TIMEOUT": str(self.sqlite_lock_timeout),
             }
-        parsed = urlparse(self.database_url)
-        if parsed.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-            raise ValidationException(
-                f"CONVEYOR_DATABASE_URL: unsupported scheme '{parsed.scheme}'; use "
-                "postgresql://user@host:port/dbname (or leave it unset for SQLite)"
-            )
+        target = self.postgres_target()
+        assert target is not None
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
-            "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
-            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
-            "POSTGRES_PORT": str(parsed.port or 5432),
-            "POSTGRES_USER": unquote(parsed.username or "postgres"),
-            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-            "POSTGRES_POOL_SIZE": "4",
+            "POSTGRES_DBNAME": target.dbname,
+            "POSTGRES_HOST": target.host,
+            "POSTGRES_PORT": str(target.port),
+            "POSTGRES_USER": target.user,
+            "POSTGRES_PASSWORD": target.password,
+            # One connection kept per process, more opened only while threads need them: a
+            # command needs one, and every process holding four exhausted the server's
+            # max_connections (100 by default) when a few dozen commands ran at once.
+            "POSTGRES_POOL_SIZE": "1",
             "POSTGRES_LOCK_TIMEOUT": "20",
+            # How long a command waits for a pooled connection (eventsourcing's default is 30 s).
+            "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
         }
 
 
@@ -121,10 +175,33 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def load_settings(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:
+def find_home(cwd: Path, env: Mapping[str, str]) -> Path | None:
+    """The store a command uses: CONVEYOR_HOME when set (whether or not it exists), else the
+    nearest `.conveyor/` in `cwd` or a directory above it, as git finds `.git`; else None."""
+    explicit = env.get("CONVEYOR_HOME")
+    if explicit:
+        return cwd / explicit
+    for directory in (cwd, *cwd.parents):
+        candidate = directory / HOME_DIR
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def init_home(cwd: Path, env: Mapping[str, str]) -> Path:
+    """Where `conveyor init` puts a store: CONVEYOR_HOME, else `.conveyor/` in `cwd`."""
+    explicit = env.get("CONVEYOR_HOME")
+    return cwd / explicit if explicit else cwd / HOME_DIR
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, cwd: Path | None = None, *, for_init: bool = False
+) -> Settings:
+    """Settings for a command. Without a store found, `home` is where `init` would create one
+    (the composition root refuses to open it until it exists)."""
     env = os.environ if env is None else env
     cwd = cwd or Path.cwd()
-    home = Path(env["CONVEYOR_HOME"]) if env.get("CONVEYOR_HOME") else cwd / ".conveyor"
+    home = (None if for_init else find_home(cwd, env)) or init_home(cwd, env)
     max_stages = _int(env, "CONVEYOR_MAX_STAGES", 10)
     if not 2 <= max_stages <= 50:
         raise ValidationException(f"CONVEYOR_MAX_STAGES: {max_stages} is outside 2..50")

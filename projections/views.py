@@ -21,10 +21,18 @@ def open_projections(
     *,
     views: Sequence[View] | None = None,
     retention_months: int = DEFAULT_RETENTION_MONTHS,
+    create_tables: bool = True,
 ) -> Projections:
-    """Views in the database at `url` (the events' own database, or `sqlite://` in memory)."""
+    """Views in the database at `url` (the events' own database, or `sqlite://` in memory).
+
+    With `create_tables` false the tables are known to exist (a store's set-up made them):
+    no process checks or creates them again, which raced between processes on PostgreSQL.
+    """
     projections = Projections(
         log, create_view_engine(url), list(views or standard_views(retention_months))
     )
-    projections.ensure_tables()
+    if create_tables:
+        projections.ensure_tables()
+    else:
+        projections.tables_exist()
     return projections

@@ -23,6 +23,12 @@ GIT_ENV = {
 class Workspace:
     root: Path
     database_url: str | None = None
+    # Only `conveyor init` creates a store: a workspace starts with one unless told not to.
+    init: bool = True
+
+    def __post_init__(self) -> None:
+        if self.init:
+            self.run("init")
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.bootstrap import System, build
+from engine.bootstrap import System, init_workspace
 from engine.settings import Settings
 from projections import fastread
 from projections.state import current_state
@@ -16,7 +16,7 @@ from tests.harness import definition, shell_action, source_action
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    built = build(Settings(home=tmp_path / ".conveyor"), env={})
+    built = init_workspace(Settings(home=tmp_path / ".conveyor"), env={})
     try:
         yield built
     finally:
