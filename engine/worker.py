@@ -9,6 +9,7 @@ import shutil
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,9 +101,12 @@ class Worker:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._shut = threading.Event()
+        self._kill_now = threading.Event()
+        self._shutting = threading.Lock()
         self._changed = threading.Event()
         self.claimed = 0
         self.reported = 0
+        self.released = 0
 
     # ----- public ------------------------------------------------------------------------------
 
@@ -146,24 +150,36 @@ class Worker:
 
     def shutdown(self, grace: float = 10.0, *, kill: bool = False) -> None:
         """Stop claiming; let running attempts finish for up to `grace` seconds, then kill
-        their groups and hand their claims back (at once with `kill`)."""
+        their groups and hand their claims back (at once with `kill`).
+
+        Safe from a signal handler while another shutdown waits: `kill` cuts that wait short.
+        """
         self._stopping.set()
-        if self._shut.is_set():
-            return
-        if not kill:
-            for attempt in self._attempts():
+        if kill:
+            self._kill_now.set()
+        if not self._shutting.acquire(blocking=False):
+            return  # a shutdown is under way; it sees `_kill_now`
+        try:
+            if self._shut.is_set():
+                return
+            deadline = time.monotonic() + max(0.0, grace)
+            while not self._kill_now.is_set() and time.monotonic() < deadline:
+                running = [a.thread for a in self._attempts() if a.thread is not None]
+                if not running:
+                    break
+                running[0].join(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+            # Kill first, then release: a successor can claim only once ours runs nothing more.
+            left = [a for a in self._attempts() if a.thread is not None and a.thread.is_alive()]
+            for attempt in left:
+                attempt.given_up = attempt.given_up or "released"
+                attempt.groups.kill(KILL_GRACE_SECONDS)
+            for attempt in left:
                 if attempt.thread is not None:
-                    attempt.thread.join(timeout=max(0.0, grace))
-        # Kill first, then release: a successor can claim only once ours runs nothing more.
-        left = [a for a in self._attempts() if a.thread is not None and a.thread.is_alive()]
-        for attempt in left:
-            attempt.given_up = attempt.given_up or "released"
-            attempt.groups.kill(KILL_GRACE_SECONDS)
-        for attempt in left:
-            if attempt.thread is not None:
-                attempt.thread.join(timeout=5.0)
-            self._release(attempt, "the worker shut down before the attempt finished")
-        self._shut.set()
+                    attempt.thread.join(timeout=5.0)
+                self._release(attempt, "the worker shut down before the attempt finished")
+            self._shut.set()
+        finally:
+            self._shutting.release()
 
     # ----- claiming ----------------------------------------------------------------------------
 
@@ -173,6 +189,9 @@ class Worker:
         except Exception as error:  # the store may be briefly unreachable: try again later
             self._say(f"cannot read the job board: {error}")
             return
+        # Commands hand started actions to this process's outbox; workers find them on the
+        # board instead, so the outbox is emptied rather than left to grow.
+        self.app.take_work()
         self._fence_from_board()
         if until is not None and until():
             return
@@ -246,6 +265,7 @@ class Worker:
             return  # the claim is lost already: nothing to hand back
         with contextlib.suppress(*_REFUSED):
             self.app.release_job(attempt.job_id, attempt.claimed.nonce, reason)
+            self.released += 1
             self._log(attempt.claimed.work, f"attempt {attempt.claimed.attempt} released: {reason}")
 
     # ----- fencing: a claim this worker no longer holds stops running at once ------------------
