@@ -43,6 +43,8 @@ def _announce(what: str, work: ActionWork, result: ActionResult | None) -> None:
     where = f"{work.pipeline_name} {work.stage}/{work.action} ({work.execution_id[:8]})"
     if result is None:
         out.print(f"started  {where}")
+    elif what == "stopped":
+        out.print(f"stopped  {where}")
     else:
         out.print(f"{'succeeded' if result.succeeded else 'failed':9s}{where}")
 
