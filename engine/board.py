@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -74,6 +75,7 @@ class JobBoard:
         self.position = 0
         self.open: dict[str, JobSummary] = {}
         self.ended: dict[str, str] = {}  # job id -> its final status
+        self.ended_per_pipeline: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     def refresh(self) -> int:
@@ -150,3 +152,4 @@ class JobBoard:
             status = getattr(event, "status", status)
             del self.open[job_id]
             self.ended[job_id] = status
+            self.ended_per_pipeline[current.pipeline_name] += 1
