@@ -3,7 +3,8 @@
 Run: `make bench` (or `.venv/bin/python bench/scale_out.py [--executions N]`).
 On one fresh PostgreSQL database. The pipeline (an S3 source, then four Shell `true` actions)
 runs in PARALLEL mode, so executions never wait for each other and only the workers limit
-the rate. The executions are recorded (their sources queued) before the workers start; the
+the rate; PARALLEL admits 50 executions in progress, so the 200 are spread over four
+identical pipelines. The executions are recorded (their sources queued) before the workers start; the
 rate counts the actions that ended from the moment every worker is up to the last one, so the
 workers' start-up is left out. The 1-worker run is the baseline of the speed-up, in the same
 run. Then: the time from `kill -9` of a worker holding a job to another worker's re-claim,
@@ -34,6 +35,7 @@ from engine.settings import Settings
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 SHELL_ACTIONS = 4
 RECLAIM_LEASE_SECONDS = 5
+PER_PIPELINE = 50
 
 
 def _type(category: str, provider: str) -> dict[str, str]:
@@ -106,27 +108,29 @@ class Bench:
         return started
 
     def throughput(self, workers: int, executions: int) -> float:
-        name = f"scale-{workers}"
         app = self.system.app
-        app.create_pipeline(
-            definition(name, self.bucket, "true", SHELL_ACTIONS), by="bench", start=False
-        )
-        for _ in range(executions):
-            app.start_pipeline_execution(name, by="bench")
+        # PARALLEL mode admits at most 50 executions in progress per pipeline: the executions
+        # are spread over identical pipelines, 50 each.
+        names = [f"scale{workers}-{k}" for k in range(-(-executions // PER_PIPELINE))]
+        for index, name in enumerate(names):
+            document = definition(name, self.bucket, "true", SHELL_ACTIONS)
+            app.create_pipeline(document, by="bench", start=False)
+            for _ in range(min(PER_PIPELINE, executions - index * PER_PIPELINE)):
+                app.start_pipeline_execution(name, by="bench")
         app.take_work()
         total = executions * (SHELL_ACTIONS + 1)
         processes = self.workers(workers)
         began = time.monotonic()
-        before = self._ended(name)
-        while (done := self._ended(name)) < total:
+        before = self._ended(names)
+        while (done := self._ended(names)) < total:
             time.sleep(0.05)
         elapsed = time.monotonic() - began
         _stop(processes)
         return (done - before) / elapsed
 
-    def _ended(self, pipeline: str) -> int:
+    def _ended(self, pipelines: list[str]) -> int:
         self.board.refresh()
-        return self.board.ended_per_pipeline[pipeline]
+        return sum(self.board.ended_per_pipeline[name] for name in pipelines)
 
     def reclaim(self) -> float:
         name = "reclaim"
