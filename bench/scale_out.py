@@ -4,11 +4,11 @@ Run: `make bench` (or `.venv/bin/python bench/scale_out.py [--executions N]`).
 On one fresh PostgreSQL database. The pipeline (an S3 source, then four Shell `true` actions)
 runs in PARALLEL mode, so executions never wait for each other and only the workers limit
 the rate; PARALLEL admits 50 executions in progress, so the 200 are spread over four
-identical pipelines. The executions are recorded (their sources queued) before the workers start; the
-rate counts the actions that ended from the moment every worker is up to the last one, so the
-workers' start-up is left out. The 1-worker run is the baseline of the speed-up, in the same
-run. Then: the time from `kill -9` of a worker holding a job to another worker's re-claim,
-with a 5-second lease.
+identical pipelines. The executions are recorded (their sources queued) before the workers
+start; the rate counts the actions that ended from the moment every worker is up to the last
+one, so the workers' start-up is left out. The 1-worker run is the baseline of the speed-up,
+in the same run. Then: the time from `kill -9` of a worker holding a job to another worker's
+re-claim, with a 5-second lease.
 """
 
 from __future__ import annotations
