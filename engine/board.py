@@ -27,6 +27,8 @@ _EVENTS: tuple[type[Any], ...] = (
 TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in _EVENTS)
 # How many notifications one query reads; a refresh reads pages until the head.
 _PAGE = 500
+# Ended job ids are kept so a worker can tell a held job ended; the oldest go beyond this many.
+_ENDED_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -152,4 +154,7 @@ class JobBoard:
             status = getattr(event, "status", status)
             del self.open[job_id]
             self.ended[job_id] = status
+            if len(self.ended) > _ENDED_KEPT:
+                for old in list(self.ended)[: _ENDED_KEPT // 2]:
+                    del self.ended[old]
             self.ended_per_pipeline[current.pipeline_name] += 1

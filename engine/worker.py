@@ -300,8 +300,14 @@ class Worker:
                 self._give_up(attempt, "the job ended (abandoned) while it ran")
                 continue
             summary = self.board.summary(attempt.job_id)
-            if summary is not None and summary.nonce != attempt.claimed.nonce:
-                self._give_up(attempt, "another claim replaced this one")
+            # A board that lags shows an earlier attempt; only a state at or past our claim
+            # with another nonce (re-queued after a lapse, or claimed anew) means it is lost.
+            if (
+                summary is not None
+                and summary.attempt >= attempt.claimed.attempt
+                and summary.nonce != attempt.claimed.nonce
+            ):
+                self._give_up(attempt, "the claim was lost (lease lapsed or claimed anew)")
 
     def _give_up(self, attempt: _Attempt, why: str) -> None:
         if attempt.given_up is not None:
