@@ -90,21 +90,22 @@ class Bench:
         self.board = JobBoard(self.system.app)
 
     def workers(self, count: int, **env: str) -> list[subprocess.Popen[str]]:
-        started = [
-            subprocess.Popen(
-                [CONVEYOR, "worker", "--concurrency", "4", "--grace", "0"],
-                env={**self.env, **env},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-            )
-            for _ in range(count)
-        ]
-        for process in started:  # each prints one line once it is ready to claim
-            assert process.stdout is not None
-            line = process.stdout.readline()
-            if "running" not in line:
-                raise SystemExit(f"a worker did not start: {line!r}")
+        # Output goes to files: a pipe nobody reads would fill up and block the worker.
+        outputs = [self.root / f"worker-{uuid.uuid4().hex[:6]}.out" for _ in range(count)]
+        started = []
+        for output in outputs:
+            with output.open("w") as sink:
+                started.append(
+                    subprocess.Popen(
+                        [CONVEYOR, "worker", "--concurrency", "4", "--grace", "0"],
+                        env={**self.env, **env},
+                        stdout=sink,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    )
+                )
+        for output in outputs:  # each prints one line once it is ready to claim
+            _until(lambda output=output: "running" in output.read_text(), 60)
         return started
 
     def throughput(self, workers: int, executions: int) -> float:

@@ -99,6 +99,7 @@ class Worker:
         self.lease_seconds = float(self.app.settings.lease_seconds)
         self._held: dict[str, _Attempt] = {}
         self._lock = threading.Lock()
+        self._listener_lock = threading.Lock()
         self._stopping = threading.Event()
         self._shut = threading.Event()
         self._kill_now = threading.Event()
@@ -343,8 +344,9 @@ class Worker:
                 handle.write(f"[conveyor] {line}\n")
 
     def _notify(self, what: str, work: ActionWork, result: ActionResult | None) -> None:
+        # A lock of its own: a listener that blocks (a full stdout pipe) must not stop claims.
         if self.listener is not None:
-            with self._lock:
+            with self._listener_lock:
                 self.listener(what, work, result)
 
     def _say(self, message: str) -> None:
