@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import secrets
 import shutil
 import socket
@@ -200,7 +201,13 @@ class Worker:
         free = self.concurrency - len(self.held())
         if free <= 0:
             return
-        for summary in self.board.claimable(self._now(), self._wanted):
+        candidates = self.board.claimable(self._now(), self._wanted)
+        # Workers that all reach for the oldest job collide on it and lose a transaction
+        # each: each takes the oldest few in its own random order, which keeps them
+        # roughly first-come first-served without racing for the same one.
+        window = candidates[: self.concurrency * 8]
+        random.shuffle(window)
+        for summary in [*window, *candidates[len(window) :]]:
             if self._stopping.is_set() or free <= 0:
                 return
             if summary.job_id in self.held():
