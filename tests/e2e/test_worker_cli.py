@@ -252,3 +252,28 @@ def test_the_server_times_out_an_overdue_build_and_its_worker_kills_it(
     _until(lambda: rig.status(execution_id) == "Failed", 15, "the build timed out")
     wait_until_group_dead(group, within=5.0)
     assert [a["outcome"] for a in rig.build_job(execution_id).attempts] == ["abandoned"]
+
+
+def test_the_server_records_a_lost_worker_and_one_loss_too_many_fails_the_action(
+    tmp_path: Path,
+) -> None:
+    rig = Rig(tmp_path, CONVEYOR_MAX_WORKER_LOSSES="1")
+    try:
+        rig.create(_pipeline(_build_stage(rig.pids)))
+        rig.spawn("server", "--workers", "0", "--interval", "0.2")
+        worker = rig.spawn("worker")
+        execution_id = rig.start()
+        [group] = rig.attempt_groups(1)
+
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        # No other worker runs: the server's clock alone records the loss.
+        _until(lambda: rig.status(execution_id) == "Failed", LEASE_SECONDS + 15, "worker lost")
+        wait_until_group_dead(group)
+        job = rig.build_job(execution_id)
+        assert job.status == "Failed"
+        assert [a["outcome"] for a in job.attempts] == ["worker lost"]
+        error = rig.system.app.execution(execution_id).actions[job.job_id]["error"]
+        assert "worker lost" in str(error).lower()
+    finally:
+        rig.close()
