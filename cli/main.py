@@ -31,6 +31,7 @@ from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 if TYPE_CHECKING:
     from domain.execution import PipelineExecution
     from domain.pipeline import Pipeline
+    from engine.bootstrap import System
 
 app = typer.Typer(
     name="conveyor",
@@ -59,6 +60,13 @@ pipeline_app.command("diff")(pipeline_diff_command)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")]
 Token = Annotated[str | None, typer.Option(help="The approval run's token.")]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Run the execution's actions here, with progress, until it ends or waits on a person.",
+    ),
+]
 
 
 def read_definition(path: Path) -> str:
@@ -78,6 +86,24 @@ def read_definition(path: Path) -> str:
 
 def progress(show: bool) -> render.Progress | None:
     return render.Progress() if show else None
+
+
+def command_line() -> str:
+    import shlex
+
+    return shlex.join(["conveyor", *sys.argv[1:]])
+
+
+def settle(
+    sys_: System, pipeline_name: str, execution_ids: list[str], wait: bool, as_json: bool
+) -> None:
+    """After a recorded decision: run the executions here (--wait), or say what waits."""
+    from cli import waiting
+
+    if wait:
+        waiting.wait_for(sys_, execution_ids, progress(not as_json))
+    else:
+        waiting.report_waiting(sys_, pipeline_name, command_line())
 
 
 def finish(execution: PipelineExecution, as_json: bool) -> None:
@@ -170,7 +196,7 @@ def pipeline_schema() -> None:
 def pipeline_create(
     file: Path,
     no_start: Annotated[bool, typer.Option("--no-start", help="Don't start an execution.")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
@@ -189,25 +215,25 @@ def pipeline_create(
 
     with system() as sys_:
         pipeline, execution_id = sys_.service().execute(
-            CreatePipeline(source, by=actor(), start=not no_start),
-            listener=progress(wait and not as_json),
-            announce=announce,
+            CreatePipeline(source, by=actor(), start=not no_start), announce=announce
         )
         if execution_id is None:
             if as_json:
                 print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
             return
+        settle(sys_, pipeline.name, [execution_id], wait, as_json)
         finish(sys_.app.execution(execution_id), as_json)
 
 
 @pipeline_app.command("update")
 @handled
-def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
+def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
     from engine.service import UpdatePipeline
 
     with system() as sys_:
         pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
+        settle(sys_, pipeline.name, list(pipeline.active), wait, as_json)
         if as_json:
             print_json({"pipeline": pipeline.document})
         else:
@@ -274,10 +300,10 @@ def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
 def start(
     name: str,
     var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE override.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start an execution and run it here until it finishes or waits on a person."""
+    """Start an execution: record it and return (with --wait, run it here until it settles)."""
     from engine.service import StartPipelineExecution
 
     variables = parse_vars(var or [])
@@ -288,10 +314,9 @@ def start(
 
     with system() as sys_:
         execution_id = sys_.service().execute(
-            StartPipelineExecution(name, by=actor(), variables=variables),
-            listener=progress(wait and not as_json),
-            announce=announce,
+            StartPipelineExecution(name, by=actor(), variables=variables), announce=announce
         )
+        settle(sys_, name, [execution_id], wait, as_json)
         finish(sys_.app.execution(execution_id), as_json)
 
 
@@ -430,7 +455,14 @@ def state(
 
 
 def _approval(
-    name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
+    name: str,
+    stage: str,
+    action: str,
+    status: str,
+    comment: str,
+    token: str | None,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     from engine.service import PutApprovalResult
 
@@ -444,7 +476,20 @@ def _approval(
         name, stage=stage, action=action, status=status, summary=comment, by=actor(), token=token
     )
     with system() as sys_:
-        sys_.service().execute(command, listener=progress(not as_json), announce=announce)
+        waiting_here = _awaiting_approval(sys_, name, stage, action)
+        sys_.service().execute(command, announce=announce)
+        settle(sys_, name, waiting_here, wait, as_json)
+
+
+def _awaiting_approval(sys_: System, name: str, stage: str, action: str) -> list[str]:
+    """The executions whose approval at stage/action waits for an answer."""
+    pipeline = sys_.app.pipeline(name)
+    found = []
+    for execution_id in pipeline.active:
+        runs = sys_.app.execution(execution_id).in_progress_runs(stage)
+        if any(run["action"] == action and run["token"] for run in runs):
+            found.append(execution_id)
+    return found
 
 
 @app.command()
@@ -455,10 +500,11 @@ def approve(
     action: str,
     comment: Comment = "",
     token: Token = None,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Approve a waiting manual approval; the pipeline then runs on here."""
-    _approval(name, stage, action, ApprovalStatus.APPROVED, comment, token, as_json)
+    """Approve a waiting manual approval; the execution then runs on (here with --wait)."""
+    _approval(name, stage, action, ApprovalStatus.APPROVED, comment, token, wait, as_json)
 
 
 @app.command()
@@ -469,10 +515,11 @@ def reject(
     action: str,
     comment: Comment = "",
     token: Token = None,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a waiting manual approval; the execution fails."""
-    _approval(name, stage, action, ApprovalStatus.REJECTED, comment, token, as_json)
+    _approval(name, stage, action, ApprovalStatus.REJECTED, comment, token, wait, as_json)
 
 
 @transition_app.command("disable")
@@ -481,6 +528,7 @@ def transition_disable(
     name: str,
     stage: str,
     reason: Annotated[str, typer.Option(help="Why (required, up to 300 characters).")] = "",
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop executions from entering STAGE; they wait in front of it."""
@@ -488,6 +536,7 @@ def transition_disable(
 
     with system() as sys_:
         sys_.service().execute(DisableStageTransition(name, stage=stage, reason=reason, by=actor()))
+        settle(sys_, name, list(sys_.app.pipeline(name).active), wait, as_json)
     if as_json:
         print_json({"stageName": stage, "enabled": False, "disabledReason": reason})
     else:
@@ -496,7 +545,7 @@ def transition_disable(
 
 @transition_app.command("enable")
 @handled
-def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
+def transition_enable(name: str, stage: str, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Let executions enter STAGE again; the latest one waiting goes in."""
     from engine.service import EnableStageTransition
 
@@ -505,11 +554,9 @@ def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
             out.print(f"enabled the transition into {stage}")
 
     with system() as sys_:
-        sys_.service().execute(
-            EnableStageTransition(name, stage=stage, by=actor()),
-            listener=progress(not as_json),
-            announce=announce,
-        )
+        command = EnableStageTransition(name, stage=stage, by=actor())
+        sys_.service().execute(command, announce=announce)
+        settle(sys_, name, list(sys_.app.pipeline(name).active), wait, as_json)
     if as_json:
         print_json({"stageName": stage, "enabled": True})
 
@@ -520,6 +567,7 @@ def stop(
     execution_id: str,
     abandon: Annotated[bool, typer.Option("--abandon", help="Abandon running actions.")] = False,
     reason: Annotated[str, typer.Option(help="Why (up to 200 characters).")] = "",
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop an execution: let running actions finish (default) or abandon them."""
@@ -534,9 +582,9 @@ def stop(
                 abandon=abandon,
                 reason=reason,
                 by=actor(),
-            ),
-            listener=progress(not as_json),
+            )
         )
+        settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         after = sys_.app.execution(execution.execution_id)
     if as_json:
         print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
@@ -550,6 +598,7 @@ def retry(
     execution_id: str,
     stage: str,
     all_actions: Annotated[bool, typer.Option("--all", help="Rerun every action.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Retry a failed or stopped stage of an execution (FAILED_ACTIONS, or ALL_ACTIONS)."""
@@ -570,9 +619,9 @@ def retry(
                 retry_mode=RetryMode.ALL_ACTIONS if all_actions else RetryMode.FAILED_ACTIONS,
                 by=actor(),
             ),
-            listener=progress(not as_json),
             announce=announce,
         )
+        settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         finish(sys_.app.execution(execution.execution_id), as_json)
 
 
@@ -588,7 +637,7 @@ def tick(
     with system() as sys_:
         names = [name] if name else sys_.app.pipeline_names()
         for each in names:
-            sys_.service().execute(Tick(each), listener=progress(not as_json))
+            sys_.service().execute(Tick(each), listener=progress(not as_json), drive=True)
     if as_json:
         print_json({"pipelines": names})
     else:
