@@ -61,7 +61,17 @@ def settled(sys_: System, execution: PipelineExecution) -> bool:
         return True
     if execution.status == ExecutionStatus.STOPPING:
         return False
-    return not open_jobs(sys_, execution) and waiting_on_person(sys_, execution)
+    if open_jobs(sys_, execution):
+        return False
+    if waiting_on_person(sys_, execution):
+        return True
+    # Held in front of a stage whose holder runs nothing: it waits on a person or the clock.
+    if execution.waiting is None:
+        return False
+    others = sys_.app.pipeline_of(execution).active
+    return not any(
+        open_jobs(sys_, sys_.app.execution(o)) for o in others if o != execution.execution_id
+    )
 
 
 def report_waiting(sys_: System, pipeline_name: str, command: str) -> None:
@@ -202,13 +212,19 @@ class Waiter:
             self._stream_one(slot)
             del self.running[job_id]
             assert slot.result is not None
-            self.app.report_job(job_id, slot.claimed.nonce, slot.result)
+            if not slot.groups.cancelled:
+                self.app.report_job(job_id, slot.claimed.nonce, slot.result)
             self._notify("finished", slot.claimed.work, slot.result)
 
     def _renew(self) -> None:
         every = self.sys.settings.lease_seconds / 3
         for slot in self.running.values():
-            if time.monotonic() - slot.renewed >= every:
+            if slot.groups.cancelled:
+                continue
+            if not self.app.job(slot.claimed.job_id).holds(slot.claimed.nonce):
+                # Stopped, abandoned or timed out meanwhile: its commands must not run on.
+                slot.groups.kill()
+            elif time.monotonic() - slot.renewed >= every:
                 try:
                     self.app.renew_lease(slot.claimed.job_id, slot.claimed.nonce)
                 except Exception:  # the claim is gone (stopped, abandoned): stop its commands
