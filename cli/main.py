@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -378,10 +379,11 @@ def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
         execution = find_execution(sys_, execution_id)
         document = execution_document(execution)
         details = action_execution_details(execution)
+        attempts = {aeid: job.attempts for aeid, job in sys_.app.jobs_of(execution).items()}
     if as_json:
         print_json({"pipelineExecution": document, "actionExecutionDetails": details})
     else:
-        render.execution(document, details)
+        render.execution(document, details, dict(attempts))
 
 
 @app.command()
@@ -390,35 +392,70 @@ def logs(
     execution_id: str,
     stage: Annotated[str | None, typer.Argument()] = None,
     action: Annotated[str | None, typer.Argument()] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the execution settles.")
+    ] = False,
 ) -> None:
     """Print the logs of an execution's actions (every attempt), or of one action."""
+    from cli import waiting
     from engine.runner import log_path
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
-        runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
-        if stage:
-            runs = [
-                r for r in runs if r["stage"] == stage and (not action or r["action"] == action)
-            ]
-            if not runs:
-                raise ValidationException(
-                    f"stage/action: execution {execution.execution_id} ran nothing at "
-                    f"{stage}{'/' + action if action else ''}"
-                )
-        for run in runs:
-            out.print(
-                f"[bold]== {run['stage']}/{run['action']} attempt {run['attempt']} "
-                f"({run['status']}) {run['id']}[/]"
-            )
-            path = log_path(sys_.settings, execution.execution_id, run["id"])
-            if path.exists():
-                sys.stdout.write(path.read_text(errors="replace"))
-                sys.stdout.flush()
-            elif run["token"]:
-                out.print("[dim](manual approval: no log)[/]")
-            else:
-                out.print("[dim](no log)[/]")
+        offsets: dict[str, int] = {}
+        shown: set[str] = set()
+
+        def show_new() -> None:
+            runs = _runs_of(execution, stage, action, required=not follow)
+            jobs = sys_.app.jobs_of(execution)
+            for run in runs:
+                path = log_path(sys_.settings, execution.execution_id, run["id"])
+                if run["id"] not in shown:
+                    shown.add(run["id"])
+                    out.print(
+                        f"[bold]== {run['stage']}/{run['action']} attempt {run['attempt']} "
+                        f"({run['status']}) {run['id']}[/]"
+                    )
+                    job = jobs.get(run["id"])
+                    if job is not None and job.attempts:
+                        out.print(f"[dim]   {render.job_attempts(job.attempts)}[/]")
+                    if not path.exists() and not follow:
+                        note = "manual approval: no log" if run["token"] else "no log"
+                        out.print(f"[dim]({note})[/]")
+                if follow:
+                    offsets[run["id"]] = waiting.print_new_lines(path, offsets.get(run["id"], 0))
+                elif path.exists():
+                    sys.stdout.write(path.read_text(errors="replace"))
+                    sys.stdout.flush()
+
+        show_new()
+        if not follow:
+            return
+        try:
+            while not waiting.settled(sys_, execution):
+                time.sleep(waiting.POLL_SECONDS)
+                execution = sys_.app.execution(execution.execution_id)
+                show_new()
+            show_new()
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        out.print(f"execution {execution.execution_id}: {render.styled(execution.status)}")
+
+
+def _runs_of(
+    execution: PipelineExecution, stage: str | None, action: str | None, *, required: bool
+) -> list[Any]:
+    """The execution's action runs in start order, or those at stage (and action)."""
+    runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
+    if not stage:
+        return runs
+    runs = [r for r in runs if r["stage"] == stage and (not action or r["action"] == action)]
+    if not runs and required:
+        raise ValidationException(
+            f"stage/action: execution {execution.execution_id} ran nothing at "
+            f"{stage}{'/' + action if action else ''}"
+        )
+    return runs
 
 
 def _current_state_fast(name: str) -> dict[str, Any] | None:
