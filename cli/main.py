@@ -383,7 +383,7 @@ def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
     if as_json:
         print_json({"pipelineExecution": document, "actionExecutionDetails": details})
     else:
-        render.execution(document, details, dict(attempts))
+        render.execution(document, details, attempts)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ def state(document: dict[str, Any]) -> None:
 def execution(
     document: dict[str, Any],
     details: list[dict[str, Any]],
-    attempts: dict[str, list[dict[str, Any]]] | None = None,
+    attempts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> None:
     out.print(
         f"[bold]execution {document['pipelineExecutionId']}[/] of {document['pipelineName']} "
@@ -123,7 +124,7 @@ def execution(
     out.print(table)
 
 
-def job_attempts(attempts: list[dict[str, Any]]) -> str:
+def job_attempts(attempts: Sequence[Mapping[str, Any]]) -> str:
     """A job's attempts in a line: "attempt 1 worker lost (w1), attempt 2 succeeded (w2)"."""
     parts = []
     for each in attempts:
