@@ -49,6 +49,7 @@ bench: $(STAMP) $(BENCH_STORE)/.made
 	$(BIN)/python bench/rebuild.py $(BENCH_STORE)
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/explore.py
+	$(BIN)/python bench/scale_out.py
 
 clean:
 	rm -rf $(VENV) .conveyor .bench .pytest_cache .mypy_cache .ruff_cache

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli import render
+from cli import render, service
 from cli.context import actor, err, handled, out, print_json, system
 from cli.explore import explore_command
 from cli.lookup import find_execution
@@ -57,6 +57,7 @@ app.add_typer(projections_app, name="projections")
 app.command("simulate")(simulate_command)
 app.command("explore")(explore_command)
 pipeline_app.command("diff")(pipeline_diff_command)
+service.register(app)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")]

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING
 from domain.errors import NotAWorkspaceException
 from engine.app import Conveyor
 from engine.artifacts import ArtifactStore
-from engine.clock import Clock, IdFactory, ManualClock, SystemClock, parse_instant
+from engine.clock import (
+    Clock,
+    FileClock,
+    IdFactory,
+    ManualClock,
+    SystemClock,
+    parse_instant,
+)
 from engine.settings import HOME_DIR, Settings, load_settings
 
 # The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
@@ -69,9 +76,15 @@ class System:
 
 
 def clock_from_env(env: Mapping[str, str]) -> Clock:
-    # CONVEYOR_NOW pins the clock (tests, demos of timeouts); otherwise the system clock.
+    # CONVEYOR_NOW pins the clock (tests, demos of timeouts); CONVEYOR_CLOCK_FILE names a file
+    # read at every now(), so a test can move a long-running server's time; else the system's.
     pinned = env.get("CONVEYOR_NOW")
-    return ManualClock(parse_instant(pinned)) if pinned else SystemClock()
+    if pinned:
+        return ManualClock(parse_instant(pinned))
+    clock_file = env.get("CONVEYOR_CLOCK_FILE")
+    if clock_file:
+        return FileClock(Path(clock_file))
+    return SystemClock()
 
 
 def build(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -38,6 +40,30 @@ class ManualClock:
     def set(self, instant: datetime) -> None:
         with self._lock:
             self._now = instant
+
+
+class FileClock:
+    """A clock read from a file on every `now()`: a test moves a running server's time by
+    rewriting it (`CONVEYOR_CLOCK_FILE`). The file holds one ISO 8601 instant."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def now(self) -> datetime:
+        try:
+            return parse_instant(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"CONVEYOR_CLOCK_FILE: {self.path} must hold an ISO 8601 instant ({error})"
+            ) from None
+
+    def set(self, instant: datetime) -> None:
+        """Write the instant (atomically: a reader never sees half a file)."""
+        if instant.tzinfo is None:
+            instant = instant.replace(tzinfo=UTC)
+        scratch = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        scratch.write_text(instant.isoformat(), encoding="utf-8")
+        os.replace(scratch, self.path)
 
 
 class IdFactory(Protocol):
