@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +32,7 @@ from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 if TYPE_CHECKING:
     from domain.execution import PipelineExecution
     from domain.pipeline import Pipeline
+    from engine.bootstrap import System
 
 app = typer.Typer(
     name="conveyor",
@@ -60,6 +62,13 @@ service.register(app)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 Comment = Annotated[str, typer.Option("--comment", "-m", help="Why (the summary).")]
 Token = Annotated[str | None, typer.Option(help="The approval run's token.")]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="Run the execution's actions here, with progress, until it ends or waits on a person.",
+    ),
+]
 
 
 def read_definition(path: Path) -> str:
@@ -79,6 +88,24 @@ def read_definition(path: Path) -> str:
 
 def progress(show: bool) -> render.Progress | None:
     return render.Progress() if show else None
+
+
+def command_line() -> str:
+    import shlex
+
+    return shlex.join(["conveyor", *sys.argv[1:]])
+
+
+def settle(
+    sys_: System, pipeline_name: str, execution_ids: list[str], wait: bool, as_json: bool
+) -> None:
+    """After a recorded decision: run the executions here (--wait), or say what waits."""
+    from cli import waiting
+
+    if wait:
+        waiting.wait_for(sys_, execution_ids, progress(not as_json))
+    else:
+        waiting.report_waiting(sys_, pipeline_name, command_line())
 
 
 def finish(execution: PipelineExecution, as_json: bool) -> None:
@@ -171,7 +198,7 @@ def pipeline_schema() -> None:
 def pipeline_create(
     file: Path,
     no_start: Annotated[bool, typer.Option("--no-start", help="Don't start an execution.")] = False,
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
@@ -190,25 +217,25 @@ def pipeline_create(
 
     with system() as sys_:
         pipeline, execution_id = sys_.service().execute(
-            CreatePipeline(source, by=actor(), start=not no_start),
-            listener=progress(wait and not as_json),
-            announce=announce,
+            CreatePipeline(source, by=actor(), start=not no_start), announce=announce
         )
         if execution_id is None:
             if as_json:
                 print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
             return
+        settle(sys_, pipeline.name, [execution_id], wait, as_json)
         finish(sys_.app.execution(execution_id), as_json)
 
 
 @pipeline_app.command("update")
 @handled
-def pipeline_update(file: Path, as_json: JsonFlag = False) -> None:
+def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
     from engine.service import UpdatePipeline
 
     with system() as sys_:
         pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
+        settle(sys_, pipeline.name, list(pipeline.active), wait, as_json)
         if as_json:
             print_json({"pipeline": pipeline.document})
         else:
@@ -275,10 +302,10 @@ def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
 def start(
     name: str,
     var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE override.")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Show progress until it settles.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start an execution and run it here until it finishes or waits on a person."""
+    """Start an execution: record it and return (with --wait, run it here until it settles)."""
     from engine.service import StartPipelineExecution
 
     variables = parse_vars(var or [])
@@ -289,10 +316,9 @@ def start(
 
     with system() as sys_:
         execution_id = sys_.service().execute(
-            StartPipelineExecution(name, by=actor(), variables=variables),
-            listener=progress(wait and not as_json),
-            announce=announce,
+            StartPipelineExecution(name, by=actor(), variables=variables), announce=announce
         )
+        settle(sys_, name, [execution_id], wait, as_json)
         finish(sys_.app.execution(execution_id), as_json)
 
 
@@ -354,10 +380,11 @@ def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
         execution = find_execution(sys_, execution_id)
         document = execution_document(execution)
         details = action_execution_details(execution)
+        attempts = {aeid: job.attempts for aeid, job in sys_.app.jobs_of(execution).items()}
     if as_json:
         print_json({"pipelineExecution": document, "actionExecutionDetails": details})
     else:
-        render.execution(document, details)
+        render.execution(document, details, attempts)
 
 
 @app.command()
@@ -366,35 +393,70 @@ def logs(
     execution_id: str,
     stage: Annotated[str | None, typer.Argument()] = None,
     action: Annotated[str | None, typer.Argument()] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the execution settles.")
+    ] = False,
 ) -> None:
     """Print the logs of an execution's actions (every attempt), or of one action."""
+    from cli import waiting
     from engine.runner import log_path
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
-        runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
-        if stage:
-            runs = [
-                r for r in runs if r["stage"] == stage and (not action or r["action"] == action)
-            ]
-            if not runs:
-                raise ValidationException(
-                    f"stage/action: execution {execution.execution_id} ran nothing at "
-                    f"{stage}{'/' + action if action else ''}"
-                )
-        for run in runs:
-            out.print(
-                f"[bold]== {run['stage']}/{run['action']} attempt {run['attempt']} "
-                f"({run['status']}) {run['id']}[/]"
-            )
-            path = log_path(sys_.settings, execution.execution_id, run["id"])
-            if path.exists():
-                sys.stdout.write(path.read_text(errors="replace"))
-                sys.stdout.flush()
-            elif run["token"]:
-                out.print("[dim](manual approval: no log)[/]")
-            else:
-                out.print("[dim](no log)[/]")
+        offsets: dict[str, int] = {}
+        shown: set[str] = set()
+
+        def show_new() -> None:
+            runs = _runs_of(execution, stage, action, required=not follow)
+            jobs = sys_.app.jobs_of(execution)
+            for run in runs:
+                path = log_path(sys_.settings, execution.execution_id, run["id"])
+                if run["id"] not in shown:
+                    shown.add(run["id"])
+                    out.print(
+                        f"[bold]== {run['stage']}/{run['action']} attempt {run['attempt']} "
+                        f"({run['status']}) {run['id']}[/]"
+                    )
+                    job = jobs.get(run["id"])
+                    if job is not None and job.attempts:
+                        out.print(f"[dim]   {render.job_attempts(job.attempts)}[/]")
+                    if not path.exists() and not follow:
+                        note = "manual approval: no log" if run["token"] else "no log"
+                        out.print(f"[dim]({note})[/]")
+                if follow:
+                    offsets[run["id"]] = waiting.print_new_lines(path, offsets.get(run["id"], 0))
+                elif path.exists():
+                    sys.stdout.write(path.read_text(errors="replace"))
+                    sys.stdout.flush()
+
+        show_new()
+        if not follow:
+            return
+        try:
+            while not waiting.settled(sys_, execution):
+                time.sleep(waiting.POLL_SECONDS)
+                execution = sys_.app.execution(execution.execution_id)
+                show_new()
+            show_new()
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        out.print(f"execution {execution.execution_id}: {render.styled(execution.status)}")
+
+
+def _runs_of(
+    execution: PipelineExecution, stage: str | None, action: str | None, *, required: bool
+) -> list[Any]:
+    """The execution's action runs in start order, or those at stage (and action)."""
+    runs = sorted(execution.actions.values(), key=lambda r: r["started_at"])
+    if not stage:
+        return runs
+    runs = [r for r in runs if r["stage"] == stage and (not action or r["action"] == action)]
+    if not runs and required:
+        raise ValidationException(
+            f"stage/action: execution {execution.execution_id} ran nothing at "
+            f"{stage}{'/' + action if action else ''}"
+        )
+    return runs
 
 
 def _current_state_fast(name: str) -> dict[str, Any] | None:
@@ -431,7 +493,14 @@ def state(
 
 
 def _approval(
-    name: str, stage: str, action: str, status: str, comment: str, token: str | None, as_json: bool
+    name: str,
+    stage: str,
+    action: str,
+    status: str,
+    comment: str,
+    token: str | None,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     from engine.service import PutApprovalResult
 
@@ -445,7 +514,20 @@ def _approval(
         name, stage=stage, action=action, status=status, summary=comment, by=actor(), token=token
     )
     with system() as sys_:
-        sys_.service().execute(command, listener=progress(not as_json), announce=announce)
+        waiting_here = _awaiting_approval(sys_, name, stage, action)
+        sys_.service().execute(command, announce=announce)
+        settle(sys_, name, waiting_here, wait, as_json)
+
+
+def _awaiting_approval(sys_: System, name: str, stage: str, action: str) -> list[str]:
+    """The executions whose approval at stage/action waits for an answer."""
+    pipeline = sys_.app.pipeline(name)
+    found = []
+    for execution_id in pipeline.active:
+        runs = sys_.app.execution(execution_id).in_progress_runs(stage)
+        if any(run["action"] == action and run["token"] for run in runs):
+            found.append(execution_id)
+    return found
 
 
 @app.command()
@@ -456,10 +538,11 @@ def approve(
     action: str,
     comment: Comment = "",
     token: Token = None,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Approve a waiting manual approval; the pipeline then runs on here."""
-    _approval(name, stage, action, ApprovalStatus.APPROVED, comment, token, as_json)
+    """Approve a waiting manual approval; the execution then runs on (here with --wait)."""
+    _approval(name, stage, action, ApprovalStatus.APPROVED, comment, token, wait, as_json)
 
 
 @app.command()
@@ -470,10 +553,11 @@ def reject(
     action: str,
     comment: Comment = "",
     token: Token = None,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject a waiting manual approval; the execution fails."""
-    _approval(name, stage, action, ApprovalStatus.REJECTED, comment, token, as_json)
+    _approval(name, stage, action, ApprovalStatus.REJECTED, comment, token, wait, as_json)
 
 
 @transition_app.command("disable")
@@ -482,6 +566,7 @@ def transition_disable(
     name: str,
     stage: str,
     reason: Annotated[str, typer.Option(help="Why (required, up to 300 characters).")] = "",
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop executions from entering STAGE; they wait in front of it."""
@@ -489,6 +574,7 @@ def transition_disable(
 
     with system() as sys_:
         sys_.service().execute(DisableStageTransition(name, stage=stage, reason=reason, by=actor()))
+        settle(sys_, name, list(sys_.app.pipeline(name).active), wait, as_json)
     if as_json:
         print_json({"stageName": stage, "enabled": False, "disabledReason": reason})
     else:
@@ -497,7 +583,7 @@ def transition_disable(
 
 @transition_app.command("enable")
 @handled
-def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
+def transition_enable(name: str, stage: str, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Let executions enter STAGE again; the latest one waiting goes in."""
     from engine.service import EnableStageTransition
 
@@ -506,11 +592,9 @@ def transition_enable(name: str, stage: str, as_json: JsonFlag = False) -> None:
             out.print(f"enabled the transition into {stage}")
 
     with system() as sys_:
-        sys_.service().execute(
-            EnableStageTransition(name, stage=stage, by=actor()),
-            listener=progress(not as_json),
-            announce=announce,
-        )
+        command = EnableStageTransition(name, stage=stage, by=actor())
+        sys_.service().execute(command, announce=announce)
+        settle(sys_, name, list(sys_.app.pipeline(name).active), wait, as_json)
     if as_json:
         print_json({"stageName": stage, "enabled": True})
 
@@ -521,6 +605,7 @@ def stop(
     execution_id: str,
     abandon: Annotated[bool, typer.Option("--abandon", help="Abandon running actions.")] = False,
     reason: Annotated[str, typer.Option(help="Why (up to 200 characters).")] = "",
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Stop an execution: let running actions finish (default) or abandon them."""
@@ -535,9 +620,9 @@ def stop(
                 abandon=abandon,
                 reason=reason,
                 by=actor(),
-            ),
-            listener=progress(not as_json),
+            )
         )
+        settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         after = sys_.app.execution(execution.execution_id)
     if as_json:
         print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
@@ -551,6 +636,7 @@ def retry(
     execution_id: str,
     stage: str,
     all_actions: Annotated[bool, typer.Option("--all", help="Rerun every action.")] = False,
+    wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Retry a failed or stopped stage of an execution (FAILED_ACTIONS, or ALL_ACTIONS)."""
@@ -571,9 +657,9 @@ def retry(
                 retry_mode=RetryMode.ALL_ACTIONS if all_actions else RetryMode.FAILED_ACTIONS,
                 by=actor(),
             ),
-            listener=progress(not as_json),
             announce=announce,
         )
+        settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         finish(sys_.app.execution(execution.execution_id), as_json)
 
 
@@ -589,7 +675,7 @@ def tick(
     with system() as sys_:
         names = [name] if name else sys_.app.pipeline_names()
         for each in names:
-            sys_.service().execute(Tick(each), listener=progress(not as_json))
+            sys_.service().execute(Tick(each), listener=progress(not as_json), drive=True)
     if as_json:
         print_json({"pipelines": names})
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -80,7 +81,11 @@ def state(document: dict[str, Any]) -> None:
     out.print(table)
 
 
-def execution(document: dict[str, Any], details: list[dict[str, Any]]) -> None:
+def execution(
+    document: dict[str, Any],
+    details: list[dict[str, Any]],
+    attempts: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> None:
     out.print(
         f"[bold]execution {document['pipelineExecutionId']}[/] of {document['pipelineName']} "
         f"v{document['pipelineVersion']}: {styled(document['status'])}"
@@ -98,7 +103,7 @@ def execution(document: dict[str, Any], details: list[dict[str, Any]]) -> None:
         waiting = document["waiting"]
         out.print(f"  [yellow]waiting[/] at {waiting['stageName']}: {waiting['reason']}")
     table = Table(show_header=True, header_style="bold")
-    for column in ("stage", "action", "attempt", "status", "started", "detail"):
+    for column in ("stage", "action", "attempt", "status", "started", "detail", "runs"):
         table.add_column(column)
     for row in sorted(details, key=lambda d: (d["startTime"], d["actionExecutionId"])):
         result = row["output"]["executionResult"]
@@ -114,8 +119,18 @@ def execution(document: dict[str, Any], details: list[dict[str, Any]]) -> None:
             styled(row["status"]),
             when(row["startTime"]),
             detail[:80],
+            job_attempts((attempts or {}).get(row["actionExecutionId"], [])),
         )
     out.print(table)
+
+
+def job_attempts(attempts: Sequence[Mapping[str, Any]]) -> str:
+    """A job's attempts in a line: "attempt 1 worker lost (w1), attempt 2 succeeded (w2)"."""
+    parts = []
+    for each in attempts:
+        outcome = each.get("outcome") or "running"
+        parts.append(f"attempt {each['attempt']} {outcome} ({each.get('worker') or '-'})")
+    return ", ".join(parts)
 
 
 def executions(summaries: list[dict[str, Any]]) -> None:

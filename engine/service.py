@@ -1,7 +1,8 @@
-"""What every adapter calls: run one of CodePipeline's commands, then drive what it moved.
+"""What every adapter calls: run one of CodePipeline's commands, and drive what it moved if asked.
 
-The CLI calls `Service.execute` today; a long-running server and remote workers will call the
-same method, so "after a command, run the actions it started" is written once, here.
+A command records its decision and returns: the actions it started wait as jobs for a worker.
+Callers that run actions themselves (the simulator, tests, an in-process driver) pass
+`drive=True`, so "after a command, run the actions it started" is written once, here.
 """
 
 from __future__ import annotations
@@ -180,19 +181,20 @@ class Service:
         *,
         listener: Listener | None = None,
         announce: Callable[[T], None] | None = None,
+        drive: bool = False,
     ) -> T:
-        """Run the command, tell the caller (`announce`), then drive the pipeline it moved."""
+        """Run the command, tell the caller (`announce`); with `drive`, run what it started."""
         try:
             result = command.run(self.app)
             if announce is not None:
                 announce(result)
         except BaseException:
             refused = command.refused_pipeline()
-            if command.drives_when_refused and refused is not None:
+            if drive and command.drives_when_refused and refused is not None:
                 self.drive(refused, listener)
             raise
         name = command.pipeline_to_drive(result)
-        if name is not None:
+        if drive and name is not None:
             self.drive(name, listener)
         return result
 

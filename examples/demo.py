@@ -60,8 +60,9 @@ def main() -> None:
     say("The execution waits at the manual approval; this is what `state` shows")
     run(CONVEYOR, "state", "hello-site")
 
-    say("Approve: the engine runs the Deploy stage right here")
-    run(CONVEYOR, "approve", "hello-site", "Approval", "Release", "--comment", "looks good")
+    say("Approve with --wait: this terminal runs the Deploy stage as a worker would")
+    approve = ["approve", "hello-site", "Approval", "Release", "--comment", "looks good"]
+    run(CONVEYOR, *approve, "--wait")
 
     say("Final state and history")
     run(CONVEYOR, "state", "hello-site")

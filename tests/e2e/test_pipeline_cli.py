@@ -167,6 +167,7 @@ def test_a_release_runs_to_the_approval_and_deploys_that_exact_commit_after_appr
         "ship it",
         "--token",
         approval["token"],
+        "--wait",
     )
     commit = ws.git("app", "rev-parse", "HEAD")
     assert (deploy / "COMMIT").read_text().strip() == commit

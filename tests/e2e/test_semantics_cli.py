@@ -71,7 +71,7 @@ def _commit(ws: Workspace, text: str) -> str:
 
 
 def _start(ws: Workspace) -> str:
-    return ws.json("start", "flow")["pipelineExecution"]["pipelineExecutionId"]
+    return ws.json("start", "flow", "--wait")["pipelineExecution"]["pipelineExecutionId"]
 
 
 def _status(ws: Workspace, execution_id: str) -> str:
@@ -90,7 +90,7 @@ def test_a_newer_revision_supersedes_the_one_waiting_at_a_busy_stage(ws: Workspa
     explained = ws.run("explain", e2[:8]).stdout
     assert f"superseded at Gate by {e3[:8]}" in explained
     assert f"commit {c3[:10]}" in explained
-    ws.run("approve", "flow", "Gate", "Approve", "--comment", "first")
+    ws.run("approve", "flow", "Gate", "Approve", "--comment", "first", "--wait")
     assert _status(ws, e1) == "Succeeded"
     state = ws.json("state", "flow")
     gate = next(s for s in state["stageStates"] if s["stageName"] == "Gate")
@@ -104,7 +104,7 @@ def test_queued_executions_enter_a_stage_one_by_one_in_arrival_order(ws: Workspa
     gate = next(s for s in ws.json("state", "flow")["stageStates"] if s["stageName"] == "Gate")
     assert [w["pipelineExecutionId"] for w in gate["inboundExecutions"]] == [e2, e3]
     for current, following in ((e1, e2), (e2, e3)):
-        ws.run("approve", "flow", "Gate", "Approve", "--comment", "next")
+        ws.run("approve", "flow", "Gate", "Approve", "--comment", "next", "--wait")
         assert _status(ws, current) == "Succeeded"
         gate = next(s for s in ws.json("state", "flow")["stageStates"] if s["stageName"] == "Gate")
         assert gate["latestExecution"]["pipelineExecutionId"] == following
@@ -123,7 +123,7 @@ def test_a_disabled_transition_holds_executions_until_it_is_enabled(ws: Workspac
     assert ship["inboundTransitionState"]["enabled"] is False
     assert ship["inboundTransitionState"]["disabledReason"] == "release freeze"
     assert ship["inboundExecution"]["pipelineExecutionId"] == e1
-    ws.run("transition", "enable", "flow", "Ship")
+    ws.run("transition", "enable", "flow", "Ship", "--wait")
     assert _status(ws, e1) == "Succeeded"
 
 
@@ -136,7 +136,7 @@ def test_an_approval_nobody_answers_times_out_and_fails_the_execution(ws: Worksp
     }
     ws.write("p.json", pipeline(gate, SHIP))
     ws.run("pipeline", "create", "p.json", "--no-start", CONVEYOR_NOW="2026-11-02T09:00:00Z")
-    started = ws.run("start", "flow", "--json", CONVEYOR_NOW="2026-11-02T09:00:00Z")
+    started = ws.run("start", "flow", "--wait", "--json", CONVEYOR_NOW="2026-11-02T09:00:00Z")
     e1 = json.loads(started.stdout)["pipelineExecution"]["pipelineExecutionId"]
     ws.run("tick", CONVEYOR_NOW="2026-11-02T09:59:00Z")
     assert _status(ws, e1) == "InProgress"
@@ -154,7 +154,7 @@ def test_stop_and_abandon_ends_an_execution_whose_action_is_still_running(
     ws.write("p.json", pipeline({"name": "Slow", "actions": [_shell("Sleep", "sleep 20")]}, SHIP))
     ws.run("pipeline", "create", "p.json", "--no-start")
     runner = subprocess.Popen(
-        [CONVEYOR, "start", "flow"],
+        [CONVEYOR, "start", "flow", "--wait"],
         cwd=tmp_path,
         env=ws.env(),
         stdout=subprocess.PIPE,
@@ -197,12 +197,12 @@ def test_retrying_the_failed_action_lets_the_execution_finish(
     steady = _shell("Steady", "echo steady")
     ws.write("p.json", pipeline({"name": "Build", "actions": [flaky, steady]}, SHIP))
     ws.run("pipeline", "create", "p.json", "--no-start")
-    started = ws.run("start", "flow", "--json", expect=1)
+    started = ws.run("start", "flow", "--wait", "--json", expect=1)
     assert '"Failed"' in started.stdout
     e1 = ws.json("executions", "list", "flow")["pipelineExecutionSummaries"][0][
         "pipelineExecutionId"
     ]
-    ws.run("retry", e1, "Build")
+    ws.run("retry", e1, "Build", "--wait")
     shown = ws.json("executions", "show", e1)
     assert shown["pipelineExecution"]["status"] == "Succeeded"
     attempts = [d for d in shown["actionExecutionDetails"] if d["actionName"] == "Flaky"]
