@@ -11,7 +11,7 @@ import pytest
 
 from cli.lookup import find_execution
 from domain.errors import PipelineExecutionNotFoundException, ValidationException
-from engine.bootstrap import System, build
+from engine.bootstrap import System, build, init_workspace
 from engine.clock import ManualClock
 from engine.settings import Settings
 from tests.harness import START, linear
@@ -32,9 +32,9 @@ class SharedPrefixIds:
 
 @pytest.fixture
 def system(tmp_path: Path) -> Iterator[System]:
-    built = build(
-        Settings(home=tmp_path / ".conveyor"), clock=ManualClock(START), ids=SharedPrefixIds()
-    )
+    settings = Settings(home=tmp_path / ".conveyor")
+    init_workspace(settings).close()
+    built = build(settings, clock=ManualClock(START), ids=SharedPrefixIds())
     try:
         yield built
     finally:
