@@ -150,9 +150,11 @@ class JobCommands(ConveyorBase):
                 if not (job.status == "InProgress" and job.lapsed(now)):
                     return 0
                 unit = self._unit_of(job)
+                losses = job.losses
                 self._lose(unit, job, now)
                 self._settle_and_save(unit, now)
-                return 1
+                # Not a loss when the action's own deadline had passed (the job was abandoned).
+                return job.losses - losses
 
             lost += self._transact(attempt)
         return lost
@@ -164,10 +166,14 @@ class JobCommands(ConveyorBase):
         return unit
 
     def _lose(self, unit: Unit, job: Job, now: datetime) -> None:
-        """The holder's lease lapsed; one loss too many fails the action ("worker lost")."""
-        final = job.lose(now)
-        if not final:
-            return
+        """The holder's lease lapsed; one loss too many fails the action ("worker lost").
+
+        Deadlines first: an action whose own deadline passed too has timed out, and saving
+        the unit abandons its job; the lapsed lease is then no lost worker to record.
+        """
+        self._settle(unit, now)
         execution = unit.execution(job.execution_id)
-        if execution.actions[job.job_id]["status"] == IN_PROGRESS:
+        if execution.actions[job.job_id]["status"] != IN_PROGRESS:
+            return
+        if job.lose(now):
             execution.lose_worker(job.job_id, attempts=job.losses, now=now)

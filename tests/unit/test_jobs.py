@@ -138,3 +138,18 @@ def test_a_result_after_the_action_timed_out_is_refused(h: Harness) -> None:
     assert h.app.report_job(job_id, claimed.nonce, OK) is False
     assert h.app.job(job_id).status == "Abandoned"
     assert timedelta(minutes=60) < h.clock.now() - h.app.job(job_id).attempts[0]["claimed_at"]
+
+
+def test_a_lease_that_lapsed_past_the_actions_deadline_is_a_timeout_not_a_lost_worker(
+    h: Harness,
+) -> None:
+    job_id = _source_job(h)
+    (work,) = h.running()
+    assert h.app.claim_job(job_id, "w1") is not None
+    deadline = h.app.job(job_id).deadline
+    h.later(seconds=(deadline - h.clock.now()).total_seconds() + 60)  # past lease and deadline
+    assert h.app.expire_leases([job_id]) == 0
+    job = h.app.job(job_id)
+    assert job.status == "Abandoned" and job.losses == 0
+    assert [a["outcome"] for a in job.attempts] == ["abandoned"]
+    assert h.app.execution(work.execution_id).actions[job_id]["error"]["code"] == "TimedOut"  # type: ignore[index]
