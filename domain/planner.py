@@ -103,9 +103,15 @@ def plan(
     state and returns a Decision; the application applies decisions one at a time (recording
     events) until the planner returns None. Pure: no clock reads (``now`` is an argument), no
     ids, no I/O.
+
+    ``executions`` holds the pipeline's active executions; in PARALLEL mode, where executions
+    never wait on one another, it may hold only the ones a command is about, and the planner
+    then decides for those alone.
     """
     for execution_id in pipeline.active:
-        execution = executions[execution_id]
+        execution = executions.get(execution_id)
+        if execution is None:  # a PARALLEL unit loads only the executions it is about
+            continue
         decision = _step(pipeline, execution, now)
         if decision is not None:
             return decision

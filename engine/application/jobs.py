@@ -161,7 +161,8 @@ class JobCommands(ConveyorBase):
 
     def _unit_of(self, job: Job) -> Unit:
         # By the execution, not the name: the pipeline may have been deleted meanwhile.
-        unit = Unit(self, self.pipeline_of(self.execution(job.execution_id)))
+        execution = self.execution(job.execution_id)
+        unit = Unit(self, self.pipeline_of(execution), about=execution)
         unit.jobs[job.job_id] = job
         return unit
 

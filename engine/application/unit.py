@@ -16,6 +16,7 @@ from domain.errors import ConflictException
 from domain.execution import PipelineExecution
 from domain.job import Job
 from domain.pipeline import Pipeline
+from domain.vocabulary import ExecutionMode
 
 if TYPE_CHECKING:
     from engine.application.base import ConveyorBase
@@ -27,13 +28,26 @@ T = TypeVar("T")
 class Unit:
     """The aggregates one command touches, saved together in one transaction."""
 
-    def __init__(self, app: ConveyorBase, pipeline: Pipeline) -> None:
+    def __init__(
+        self, app: ConveyorBase, pipeline: Pipeline, *, about: PipelineExecution | None = None
+    ) -> None:
+        """Load the pipeline's active executions: every one, or only `about` in PARALLEL mode.
+
+        Executions of a PARALLEL pipeline never wait on each other (no stage locks, no
+        superseding), so a command about one of them (a worker's claim or result) need not
+        load the other 49; the planner then decides for the loaded ones only, and the others'
+        deadlines are struck by the clock (`tick`, the server), which loads them all.
+        """
         self.app = app
         self.pipeline = pipeline
         self.executions: dict[str, PipelineExecution] = {}
         self.extra: list[Aggregate] = []
         self.jobs: dict[str, Job] = {}
         self.work: list[ActionWork] = []
+        if about is not None:
+            self.executions[about.execution_id] = about
+            if pipeline.execution_mode == ExecutionMode.PARALLEL:
+                return
         for execution_id in pipeline.active:
             self.execution(execution_id)
 

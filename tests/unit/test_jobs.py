@@ -153,3 +153,28 @@ def test_a_lease_that_lapsed_past_the_actions_deadline_is_a_timeout_not_a_lost_w
     assert job.status == "Abandoned" and job.losses == 0
     assert [a["outcome"] for a in job.attempts] == ["abandoned"]
     assert h.app.execution(work.execution_id).actions[job_id]["error"]["code"] == "TimedOut"  # type: ignore[index]
+
+
+def test_a_result_in_parallel_mode_loads_only_the_execution_it_is_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(tmp_path)
+    h.create(linear(2, mode="PARALLEL"))
+    started = [h.start() for _ in range(5)]
+    first, *others = started
+    (work,) = h.running(first)
+    claimed = h.app.claim_job(work.action_execution_id, "w1")
+    assert claimed is not None
+
+    loaded: list[str] = []
+    get = h.app.repository.get
+    monkeypatch.setattr(
+        h.app.repository, "get", lambda id_, *a, **k: loaded.append(str(id_)) or get(id_, *a, **k)
+    )
+    assert h.app.report_job(claimed.job_id, claimed.nonce, OK) is True
+
+    # The other four executions were neither loaded nor changed; this one moved on.
+    assert not set(loaded) & set(others)
+    run = h.app.execution(first).actions[work.action_execution_id]
+    assert run["status"] == "Succeeded"
+    assert all(len(h.running(other)) == 1 for other in others)
