@@ -434,7 +434,7 @@ def logs(
             return
         try:
             while not waiting.settled(sys_, execution):
-                time.sleep(waiting.POLL_SECONDS)
+                time.sleep(waiting.FOLLOW_POLL_SECONDS)
                 execution = sys_.app.execution(execution.execution_id)
                 show_new()
             show_new()

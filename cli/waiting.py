@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -19,12 +17,10 @@ if TYPE_CHECKING:
     from domain.execution import PipelineExecution
     from domain.job import Job
     from engine.app import ActionResult, ActionWork
-    from engine.application.jobs import Claimed
+    from engine.board import JobSummary
     from engine.bootstrap import System
-    from engine.groups import AttemptGroups
     from engine.runner import Listener
 
-POLL_SECONDS = 0.3
 # A stop lets running actions finish: Stopping is not settled, Stopped is.
 SETTLED_STATUSES = {
     ExecutionStatus.SUCCEEDED,
@@ -33,7 +29,8 @@ SETTLED_STATUSES = {
     ExecutionStatus.SUPERSEDED,
     ExecutionStatus.CANCELLED,
 }
-TAIL_LINES = 5
+# How often `logs --follow` looks for new lines.
+FOLLOW_POLL_SECONDS = 0.3
 
 
 def workers_alive(sys_: System) -> bool:
@@ -93,181 +90,112 @@ def report_waiting(sys_: System, pipeline_name: str, command: str) -> None:
     )
 
 
-@dataclass
-class _Running:
-    claimed: Claimed
-    groups: AttemptGroups
-    thread: threading.Thread
-    log: Path
-    offset: int = 0
-    result: ActionResult | None = None
-    renewed: float = field(default_factory=time.monotonic)
-
-
 class Waiter:
-    """Claims and runs the jobs of one execution (and, alone, what blocks it) until it settles."""
+    """Runs one execution's jobs here (and, alone, what blocks it) until that execution settles.
+
+    The running is the worker's (`engine.worker.Worker`: claims, leases, process groups,
+    fencing, hand-back); the waiter only chooses which jobs it takes, decides when the
+    execution has settled, streams the running actions' logs, and handles Ctrl-C.
+    """
 
     def __init__(self, sys_: System, execution_id: str, listener: Listener | None) -> None:
-        from engine.heartbeats import Heartbeats
+        from engine.worker import Worker, worker_id
 
         self.sys = sys_
         self.app = sys_.app
         self.execution_id = execution_id
+        self.pipeline_name = self.app.execution(execution_id).pipeline_name
         self.listener = listener
-        self.runner = sys_.runner()
-        self.heartbeats = Heartbeats.of(sys_.app)
-        self.running: dict[str, _Running] = {}
         self.interrupted = threading.Event()
-        self.name = ""
+        # Another execution's jobs are taken only while ours waits on them and nobody else
+        # runs the queue: recomputed at every look.
+        self.blocked = False
+        self.logs: dict[str, tuple[ActionWork, int]] = {}  # action execution id -> (work, offset)
+        self.logs_lock = threading.Lock()
+        self.worker = Worker(
+            sys_,
+            name=f"cli-wait:{worker_id().split(':', 1)[1]}",
+            concurrency=sys_.settings.workers,
+            accept=self._accept,
+            listener=self._on_work,
+            grace=0.0,
+            kind="cli-wait",
+            info={"execution": execution_id},
+        )
 
     def run(self) -> PipelineExecution:
         """Run until the execution settles; exits 130 with directions on Ctrl-C."""
         previous = signal.signal(signal.SIGINT, self._on_interrupt)
-        process_id = self.heartbeats.register("cli-wait", {"execution": self.execution_id})
-        self.name = f"cli-wait-{process_id[:8]}"
-        beat_at = time.monotonic()
         try:
-            while not self.interrupted.is_set():
-                self._collect()
-                execution = self.app.execution(self.execution_id)
-                if not self.running and settled(self.sys, execution):
-                    return execution
-                self._claim(execution)
-                self._stream_logs()
-                self._renew()
-                if time.monotonic() - beat_at > 5:
-                    self.heartbeats.beat(process_id)
-                    beat_at = time.monotonic()
-                self.interrupted.wait(POLL_SECONDS)
-            self._abort()
-            raise typer.Exit(130)
+            # On Ctrl-C the worker stops: it kills what runs and hands the claims back.
+            self.worker.run(self.interrupted, until=self._settled)
         finally:
             signal.signal(signal.SIGINT, previous)
-            self.heartbeats.stop(process_id)
+        execution = self.app.execution(self.execution_id)
+        if self.interrupted.is_set():
+            err.print(f"\ninterrupted: {where(execution)}")
+            err.print(
+                "its actions were stopped and handed back; to continue, run "
+                "`conveyor worker` or `conveyor server`, "
+                f"or give up with `conveyor stop {execution.execution_id} --abandon`."
+            )
+            raise typer.Exit(130)
+        return execution
 
     def _on_interrupt(self, signum: int, frame: FrameType | None) -> None:
         self.interrupted.set()
 
-    # ----- claiming -------------------------------------------------------------------------
-
-    def _claim(self, execution: PipelineExecution) -> None:
-        # Settles deadlines (timeouts) and admits what a finished action unlocked.
-        self.app.advance(execution.pipeline_name)
+    def _settled(self) -> bool:
+        """Asked by the worker before each look at the board."""
+        # Strike deadlines (timeouts) and admit what a finished action unlocked: with no
+        # server running, nobody else does it for this execution.
+        self.app.advance(self.pipeline_name)
         self.app.take_work()
+        self._stream_logs()
+        execution = self.app.execution(self.execution_id)
+        if settled(self.sys, execution):
+            self.blocked = False
+            return True
         now = self.app.clock.now()
-        candidates = [
-            aeid for aeid, job in open_jobs(self.sys, execution).items() if job.claimable(now)
-        ]
-        if not candidates and not self.running and not settled(self.sys, execution):
-            candidates = self._blockers(execution)
-        for aeid in candidates:
-            if aeid in self.running or len(self.running) >= self.sys.settings.workers:
-                continue
-            claimed = self.app.claim_job(aeid, self.name)
-            if claimed is not None:
-                self._start(claimed)
+        ours = any(job.claimable(now) for job in open_jobs(self.sys, execution).values())
+        self.blocked = not ours and not self.worker.held() and not workers_alive(self.sys)
+        return False
 
-    def _blockers(self, execution: PipelineExecution) -> list[str]:
-        """Other executions' claimable jobs, when no worker is alive to run them."""
-        if workers_alive(self.sys):
-            return []
-        now = self.app.clock.now()
-        found: list[str] = []
-        for other_id in self.app.pipeline_of(execution).active:
-            if other_id == execution.execution_id:
-                continue
-            other = self.app.execution(other_id)
-            found += [a for a, j in open_jobs(self.sys, other).items() if j.claimable(now)]
-        return found
-
-    def _start(self, claimed: Claimed) -> None:
-        from engine.groups import AttemptGroups
-        from engine.runner import log_path
-
-        work = claimed.work
-        groups = AttemptGroups()
-        slot = _Running(
-            claimed=claimed,
-            groups=groups,
-            thread=threading.Thread(target=lambda: None),
-            log=log_path(self.sys.settings, work.execution_id, work.action_execution_id),
-        )
-        slot.thread = threading.Thread(
-            target=self._run_one, args=(slot,), name=f"action-{work.action}", daemon=True
-        )
-        self.running[claimed.job_id] = slot
-        self._notify("started", work, None)
-        slot.thread.start()
-
-    def _run_one(self, slot: _Running) -> None:
-        from engine.groups import attempt_groups
-
-        with attempt_groups(slot.groups):
-            slot.result = self.runner.run_action(slot.claimed.work)
-
-    def _collect(self) -> None:
-        for job_id, slot in list(self.running.items()):
-            if slot.thread.is_alive():
-                continue
-            self._stream_one(slot)
-            del self.running[job_id]
-            assert slot.result is not None
-            if not slot.groups.cancelled:
-                self.app.report_job(job_id, slot.claimed.nonce, slot.result)
-            self._notify("finished", slot.claimed.work, slot.result)
-
-    def _renew(self) -> None:
-        every = self.sys.settings.lease_seconds / 3
-        for slot in self.running.values():
-            if slot.groups.cancelled:
-                continue
-            if not self.app.job(slot.claimed.job_id).holds(slot.claimed.nonce):
-                # Stopped, abandoned or timed out meanwhile: its commands must not run on.
-                slot.groups.kill()
-            elif time.monotonic() - slot.renewed >= every:
-                try:
-                    self.app.renew_lease(slot.claimed.job_id, slot.claimed.nonce)
-                except Exception:  # the claim is gone (stopped, abandoned): stop its commands
-                    slot.groups.kill()
-                slot.renewed = time.monotonic()
-
-    def _notify(self, what: str, work: ActionWork, result: ActionResult | None) -> None:
-        if self.listener is not None:
-            self.listener(what, work, result)
+    def _accept(self, job: JobSummary) -> bool:
+        if job.execution_id == self.execution_id:
+            return True
+        return self.blocked and job.pipeline_name == self.pipeline_name
 
     # ----- logs -----------------------------------------------------------------------------
 
+    def _on_work(self, what: str, work: ActionWork, result: ActionResult | None) -> None:
+        """The worker's news of an attempt: follow its log while it runs, then pass it on."""
+        aeid = work.action_execution_id
+        if what == "started":
+            with self.logs_lock:
+                self.logs[aeid] = (work, 0)
+        else:
+            with self.logs_lock:
+                self._stream_one(aeid)
+                self.logs.pop(aeid, None)
+        if self.listener is not None:
+            self.listener("started" if what == "started" else "finished", work, result)
+
     def _stream_logs(self) -> None:
-        for slot in self.running.values():
-            self._stream_one(slot)
+        with self.logs_lock:
+            for aeid in list(self.logs):
+                self._stream_one(aeid)
 
-    def _stream_one(self, slot: _Running) -> None:
-        if self.listener is None:
+    def _stream_one(self, aeid: str) -> None:
+        from engine.runner import log_path
+
+        found = self.logs.get(aeid)
+        if self.listener is None or found is None:
             return
-        slot.offset = print_new_lines(
-            slot.log, slot.offset, prefix=f"    {slot.claimed.work.action} │ "
-        )
-
-    # ----- Ctrl-C ---------------------------------------------------------------------------
-
-    def _abort(self) -> None:
-        """Kill what runs, hand the claims back, and say where the execution stands."""
-        for slot in self.running.values():
-            slot.groups.kill(grace=0.5)
-        for slot in self.running.values():
-            slot.thread.join(timeout=5)
-            try:
-                self.app.release_job(slot.claimed.job_id, slot.claimed.nonce, "interrupted")
-            except Exception as error:  # the claim already ended: nothing to hand back
-                err.print(f"[dim]could not release {slot.claimed.work.action}: {error}[/]")
-        self.running.clear()
-        execution = self.app.execution(self.execution_id)
-        err.print(f"\ninterrupted: {where(execution)}")
-        err.print(
-            "its actions were stopped and handed back; to continue, run "
-            "`conveyor worker` or `conveyor server`, "
-            f"or give up with `conveyor stop {execution.execution_id} --abandon`."
-        )
+        work, offset = found
+        path = log_path(self.sys.settings, work.execution_id, aeid)
+        offset = print_new_lines(path, offset, prefix=f"    {work.action} │ ")
+        self.logs[aeid] = (work, offset)
 
 
 def wait_for(sys_: System, execution_ids: list[str], listener: Listener | None) -> None:

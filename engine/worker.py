@@ -83,6 +83,8 @@ class Worker:
         accept: Accept | None = None,
         listener: Listener | None = None,
         grace: float = 10.0,
+        kind: str = "worker",
+        info: dict[str, Any] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency: must be at least 1")
@@ -95,6 +97,10 @@ class Worker:
         self.accept = accept
         self.listener = listener
         self.grace = grace
+        # How the process shows among the store's heartbeats: a `--wait` CLI runs as a worker
+        # but must not count as one when commands ask whether anyone runs the queue.
+        self.kind = kind
+        self.extra_info = dict(info or {})
         self.board = JobBoard(self.app)
         self.runner = system.runner()
         self.lease_seconds = float(self.app.settings.lease_seconds)
@@ -119,11 +125,13 @@ class Worker:
     def run(self, stop: threading.Event, *, until: Callable[[], bool] | None = None) -> None:
         """Claim and run jobs until `stop` is set (or `until()` is true and nothing is held).
 
-        On the way out the running attempts are finished or handed back (`shutdown`).
+        `until` is asked once per look at the board, before claiming: while it is true
+        nothing more is claimed. On the way out the running attempts are finished or handed
+        back (`shutdown`).
         """
         waker = open_waker(self.app)  # before the first look: no wake-up is lost after it
         beats = Heartbeats.of(self.app)
-        beat_id = beats.register("worker", self._info())
+        beat_id = beats.register(self.kind, self._info())
         renewer = threading.Thread(
             target=self._renew_loop, args=(stop,), name=f"lease-{self.id}", daemon=True
         )
@@ -131,9 +139,10 @@ class Worker:
         last_beat = time.monotonic()  # real time: a test's pinned clock must not stop beats
         try:
             while not stop.is_set() and not self._stopping.is_set():
-                self._look(until)
-                if until is not None and until() and not self.held():
+                done = until is not None and until()
+                if done and not self.held():
                     return
+                self._look(claim=not done)
                 if time.monotonic() - last_beat >= BEAT_SECONDS:
                     with contextlib.suppress(Exception):
                         beats.beat(beat_id)
@@ -186,7 +195,7 @@ class Worker:
 
     # ----- claiming ----------------------------------------------------------------------------
 
-    def _look(self, until: Callable[[], bool] | None) -> None:
+    def _look(self, *, claim: bool = True) -> None:
         try:
             self.board.refresh()
         except Exception as error:  # the store may be briefly unreachable: try again later
@@ -196,7 +205,7 @@ class Worker:
         # board instead, so the outbox is emptied rather than left to grow.
         self.app.take_work()
         self._fence_from_board()
-        if until is not None and until():
+        if not claim:
             return
         free = self.concurrency - len(self.held())
         if free <= 0:
@@ -341,6 +350,7 @@ class Worker:
             "concurrency": self.concurrency,
             "categories": sorted(self.categories),
             "providers": sorted(self.providers),
+            **self.extra_info,
         }
 
     def _log(self, work: ActionWork, line: str) -> None:

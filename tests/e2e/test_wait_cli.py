@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.cli import CONVEYOR, Workspace
-from tests.e2e.test_semantics_cli import SHIP, _shell, _status, pipeline
+from tests.e2e.test_semantics_cli import GATE, SHIP, _shell, _status, pipeline
 from tests.support.processes import (
     kill_groups_mentioning,
     process_group_of,
@@ -151,3 +151,54 @@ def test_logs_follow_streams_new_lines_and_returns_when_the_execution_ends(
         if follower.poll() is None:
             follower.kill()
             follower.communicate()
+
+
+def _latest(ws: Workspace) -> str:
+    summaries = ws.json("executions", "list", "flow")["pipelineExecutionSummaries"]
+    return str(summaries[0]["pipelineExecutionId"])
+
+
+def test_stop_with_wait_runs_the_in_flight_action_to_its_end_and_returns_stopped(
+    ws: Workspace,
+) -> None:
+    ws.write("p.json", pipeline(SHIP))
+    ws.run("pipeline", "create", "p.json", "--no-start")
+    ws.run("start", "flow")  # no worker: the source action waits, in progress, for one
+    execution_id = _latest(ws)
+
+    stopped = ws.run("stop", execution_id, "--reason", "not today", "--wait")
+
+    # A plain stop lets the running action finish: --wait ran it here, then nothing more.
+    assert f"execution {execution_id}: Stopped" in stopped.stdout
+    assert "Source/Checkout" in stopped.stdout
+    assert "Ship/Ship" not in stopped.stdout
+    assert _status(ws, execution_id) == "Stopped"
+
+
+def test_reject_with_wait_returns_once_the_rejection_has_failed_the_execution(
+    ws: Workspace,
+) -> None:
+    ws.write("p.json", pipeline(GATE, SHIP))
+    ws.run("pipeline", "create", "p.json", "--no-start")
+    # --wait returns when the execution waits on a person: the approval.
+    ws.run("start", "flow", "--wait")
+    execution_id = _latest(ws)
+    assert _status(ws, execution_id) == "InProgress"
+
+    rejected = ws.run("reject", "flow", "Gate", "Approve", "--comment", "no", "--wait", expect=None)
+
+    assert "Traceback" not in rejected.stderr
+    assert _status(ws, execution_id) == "Failed"
+    assert "shipped" not in rejected.stdout
+
+
+def test_pipeline_update_with_wait_cancels_what_was_in_flight_and_returns(ws: Workspace) -> None:
+    ws.write("p.json", pipeline(SHIP))
+    ws.run("pipeline", "create", "p.json")  # starts; no worker runs it
+    execution_id = _latest(ws)
+    ws.write("p.json", pipeline({"name": "Ship", "actions": [_shell("Ship", "echo v2")]}))
+
+    updated = ws.run("pipeline", "update", "p.json", "--wait")
+
+    assert "version 2" in updated.stdout
+    assert _status(ws, execution_id) == "Cancelled"
