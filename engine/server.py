@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 # Seconds between two heartbeats of the server's row.
 BEAT_SECONDS = 5.0
+# Rows of processes stopped or silent this long are deleted, so the table holds the fleet of
+# the last week rather than every process that ever ran.
+FORGET_AFTER_SECONDS = 7 * 86400.0
 
 
 class Server:
@@ -60,6 +63,7 @@ class Server:
         """Tick every `interval` seconds until `stop`; then stop the workers (with their grace)."""
         beats = Heartbeats.of(self.app)
         beat_id = beats.register("server", {"server": self.id, "workers": len(self.workers)})
+        self._forget(beats)
         for worker in self.workers:
             thread = threading.Thread(
                 target=worker.run, args=(self._stop,), name=f"worker-{worker.id}", daemon=True
@@ -77,6 +81,7 @@ class Server:
                 if since_beat >= BEAT_SECONDS:
                     with contextlib.suppress(Exception):
                         beats.beat(beat_id)
+                    self._forget(beats)
                     since_beat = 0.0
                 stop.wait(self.interval)
         finally:
@@ -91,6 +96,12 @@ class Server:
         self._stop.set()
         for worker in self.workers:
             worker.shutdown(0.0 if kill else worker.grace, kill=kill)
+
+    def _forget(self, beats: Heartbeats) -> None:
+        try:
+            beats.forget(FORGET_AFTER_SECONDS)
+        except Exception as error:  # housekeeping: the next beat tries again
+            self._say(f"cannot prune old process rows: {error}")
 
     def _say(self, message: str) -> None:
         print(f"conveyor server {self.id}: {message}", file=sys.stderr, flush=True)

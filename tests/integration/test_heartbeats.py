@@ -171,3 +171,30 @@ def test_asking_who_is_alive_on_sqlite_loads_no_sqlalchemy(tmp_path: Path) -> No
         [sys.executable, "-c", probe, str(tmp_path)], capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["1", "False", "False"]
+
+
+def test_a_server_deletes_the_rows_of_processes_silent_for_a_week(tmp_path: Path) -> None:
+    from engine.bootstrap import init_workspace
+    from engine.server import Server
+
+    clock_file = tmp_path / "now"
+    clock_file.write_text(START.isoformat())
+    system = init_workspace(
+        Settings(home=tmp_path / ".conveyor"), env={"CONVEYOR_CLOCK_FILE": str(clock_file)}
+    )
+    try:
+        beats = Heartbeats.of(system.app)
+        silent = beats.register("worker")  # killed with -9: never stopped, never beat again
+        clock_file.write_text((START + timedelta(days=6)).isoformat())
+        recent = beats.register("worker")
+        clock_file.write_text((START + timedelta(days=8)).isoformat())
+        month = 30 * 86400
+        assert {p.id for p in beats.alive(["worker"], month)} == {silent, recent}
+
+        stop = threading.Event()
+        stop.set()  # no tick: what is checked happens as the server starts
+        Server(system).run(stop)
+
+        assert [p.id for p in beats.alive(["worker"], month)] == [recent]
+    finally:
+        system.close()
