@@ -88,6 +88,7 @@ class Bench:
         self.bucket.mkdir()
         (self.bucket / "source.txt").write_text("hello\n")
         self.board = JobBoard(self.system.app)
+        self.last_cpu = (0.0, 0.0, 0)
 
     def workers(self, count: int, **env: str) -> list[subprocess.Popen[str]]:
         # Output goes to files: a pipe nobody reads would fill up and block the worker.
@@ -126,7 +127,9 @@ class Bench:
         while (done := self._ended(names)) < total:
             time.sleep(0.05)
         elapsed = time.monotonic() - began
+        cpu = sum(_cpu_seconds(p.pid) for p in processes)
         _stop(processes)
+        self.last_cpu = (cpu, elapsed, done - before)
         return (done - before) / elapsed
 
     def _ended(self, pipelines: list[str]) -> int:
@@ -155,6 +158,17 @@ class Bench:
             if job.pipeline_name == pipeline and job.stage == "Run" and job.attempt == attempt:
                 return job.worker
         return None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process and its reaped children (its builds), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # After the command name: utime, stime, cutime, cstime are fields 14-17 of stat(5).
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _until(condition: Callable[[], Any], within: float) -> Any:
@@ -205,9 +219,12 @@ def main() -> None:
             for count in args.workers:
                 rate = bench.throughput(count, args.executions)
                 baseline = baseline or rate
+                cpu, elapsed, ended = bench.last_cpu
                 print(
                     f"{count} worker{'s' if count > 1 else ' '}  {rate:7.1f} actions/s  "
-                    f"speed-up {rate / baseline:4.2f}x  ({actions} actions)"
+                    f"speed-up {rate / baseline:4.2f}x  ({actions} actions)  "
+                    f"workers' CPU {1000 * cpu / max(ended, 1):4.0f} ms/action, "
+                    f"{cpu / elapsed:4.2f} of {os.cpu_count()} cores"
                 )
             took = bench.reclaim()
             print(
