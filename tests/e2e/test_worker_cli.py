@@ -151,7 +151,9 @@ def test_a_worker_killed_mid_build_hands_its_attempt_to_the_next_worker(rig: Rig
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     killed_at = time.monotonic()
-    rig.attempt_groups(2, within=LEASE_SECONDS + 2 + 3)  # + a worker's start-up
+    # The bound the issue sets is lease + 2 s; 3 s more keep a loaded CI machine from
+    # failing this. bench/scale_out.py measures the figure itself (5.2 s with a 5 s lease).
+    rig.attempt_groups(2, within=LEASE_SECONDS + 2 + 3)
     assert time.monotonic() - killed_at < LEASE_SECONDS + 5
 
     # The watchdog of the dead worker's build killed its group: nothing of it runs on.
