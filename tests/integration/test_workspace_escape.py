@@ -351,6 +351,29 @@ def test_a_build_output_link_to_outside_never_brings_its_target_into_the_artifac
     assert outcome.error_message == "output artifact 'Through': no files match outdir/*"
 
 
+def test_a_codebuild_base_directory_that_is_a_link_to_outside_is_refused(
+    run: Run, tmp_path: Path, outside: Path
+) -> None:
+    inline = (
+        "version: 0.2\n"
+        f"phases: {{build: {{commands: ['ln -s {outside} dist']}}}}\n"
+        "artifacts: {base-directory: dist, files: ['**/*']}\n"
+    )
+    outcome, _ = run(
+        "codebuild",
+        category="Build",
+        configuration={"BuildSpec": inline},
+        input_artifacts={"Src": tree(tmp_path / "src", {"app.txt": "app"})},
+        output_artifacts={"Out": ()},
+    )
+
+    assert outcome.error_code == "ConfigurationError"
+    assert "base-directory 'dist' leaves its directory through a link" in (
+        outcome.error_message or ""
+    )
+    assert not any(holds_secret(path) for path in outcome.output_artifacts.values())
+
+
 # ---------------------------------------------------------------- the S3 source
 
 
