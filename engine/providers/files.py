@@ -214,6 +214,8 @@ def _zip_into(source: Path, out: BinaryIO, note: Note) -> int:
                 with read_entry(dirfd, name) as reader:
                     bundle.writestr(entry, reader.read())
             else:
+                if kind != stat.S_IFDIR:
+                    note(f"dropped '{relative}': neither a file, a folder nor a link")
                 continue
             added += 1
     return added
