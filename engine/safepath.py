@@ -159,17 +159,22 @@ class Folder:
                 os.unlink(temporary, dir_fd=self.fd)
             raise
 
-    def open_file(self, parts: Sequence[str]) -> BinaryIO:
-        """A regular file below this folder opened for reading; refused if any part is a link."""
-        *folders, name = parts
+    def open_folder(self, parts: Sequence[str]) -> Folder:
+        """An existing folder below this one; refused if any part is a link (never made)."""
         # _reopen closes the folder it opened from, whether it succeeds or not.
         fd = os.dup(self.fd)
         shown = self.shown
-        for part in folders:
+        for part in parts:
             shown = f"{shown}/{part}" if shown else part
             fd = _reopen(fd, part, _DIR_FLAGS, shown, "folder")
-        shown = f"{shown}/{name}" if shown else name
-        fd = _reopen(fd, name, _READ_FLAGS, shown, "file")
+        return Folder(fd, shown, self.note)
+
+    def open_file(self, parts: Sequence[str]) -> BinaryIO:
+        """A regular file below this folder opened for reading; refused if any part is a link."""
+        *folders, name = parts
+        with self.open_folder(folders) as parent:
+            shown = parent._shown(name)
+            fd = _reopen(os.dup(parent.fd), name, _READ_FLAGS, shown, "file")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise PathRefused(f"'{shown}' is not a regular file")
@@ -238,13 +243,3 @@ def private_file(path: Path) -> Path:
     finally:
         os.close(fd)
     return path
-
-
-def open_regular(path: Path) -> BinaryIO:
-    """Open a regular file for reading; a link or anything but a file is refused."""
-    fd = os.open(path, _READ_FLAGS)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise PathRefused(f"'{path.name}' is not a regular file")
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")

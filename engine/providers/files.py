@@ -18,7 +18,6 @@ from engine.safepath import (
     Note,
     PathRefused,
     link_leaves,
-    open_regular,
     parts_of,
     read_entry,
     walk,
@@ -71,47 +70,53 @@ def collect(
     """Copy the files under source matching any glob into dest; return how many were copied.
 
     Globs follow CodeBuild: relative to source, `**` spans directories, and a pattern naming a
-    directory takes the whole directory. Links are copied as links, never read through; a match
-    reached through a link that leaves source is skipped. Whether a link may stay in the
-    artifact is decided when the artifact is stored (see engine.artifacts.copy_tree).
+    directory takes the whole directory. Links are copied as links, never read through, and a
+    match reached through a link is skipped: each one is opened from source down without
+    following links. Whether a link may stay in the artifact is decided when the artifact is
+    stored (see engine.artifacts.copy_tree).
     """
-    chosen: dict[str, Path] = {}
+    chosen: dict[str, tuple[str, ...]] = {}
     for pattern in patterns:
         for match in _glob(source, pattern):
-            if not _real_inside(match.parent, source):
-                continue
+            parts = match.relative_to(source).parts
             if match.is_dir() and not match.is_symlink():
-                prefix = match.relative_to(source).as_posix()
+                # Only names are listed here; every file is opened below, by descriptor.
                 for relative, info, _, _ in walk(match):
                     if not stat.S_ISDIR(info.st_mode):
-                        key = relative if prefix == "." else f"{prefix}/{relative}"
-                        chosen[key] = match / relative
-            else:
-                chosen[match.relative_to(source).as_posix()] = match
+                        whole = (*parts, *relative.split("/"))
+                        chosen["/".join(whole)] = whole
+            elif parts:
+                chosen["/".join(parts)] = parts
     excluded = {rel for pattern in exclude for rel in chosen if PurePosixPath(rel).match(pattern)}
     copied = 0
-    with Folder.root(dest) as out:
+    with Folder.root(source, create=False) as src, Folder.root(dest) as out:
         for relative in sorted(chosen.keys() - excluded):
-            parts = PurePosixPath(relative).parts
-            if discard_paths:
-                parts = parts[-1:]
-            if _copy_entry(chosen[relative], out, parts):
+            parts = chosen[relative]
+            if _copy_entry(src, parts, out, parts[-1:] if discard_paths else parts):
                 copied += 1
     return copied
 
 
-def _copy_entry(path: Path, out: Folder, parts: tuple[str, ...]) -> bool:
-    info = path.lstat()
-    with out.folder(parts[:-1]) as parent:
-        if stat.S_ISLNK(info.st_mode):
-            parent.symlink(parts[-1], os.readlink(path))
+def _copy_entry(src: Folder, parts: tuple[str, ...], out: Folder, to: tuple[str, ...]) -> bool:
+    """Copy source entry `parts` to `to` under out; False if it is not a file or a link, or
+    is reached only through a link."""
+    *folders, name = parts
+    try:
+        with src.open_folder(folders) as parent:
+            info = os.stat(name, dir_fd=parent.fd, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(name, dir_fd=parent.fd)
+                with out.folder(to[:-1]) as place:
+                    place.symlink(to[-1], target)
+                return True
+            if not stat.S_ISREG(info.st_mode):
+                return False
+            mode = 0o755 if info.st_mode & 0o111 else 0o644
+            with read_entry(parent.fd, name) as reader, out.folder(to[:-1]) as place:
+                place.write(to[-1], partial(shutil.copyfileobj, reader), mode)
             return True
-        if not stat.S_ISREG(info.st_mode):
-            return False
-        mode = 0o755 if info.st_mode & 0o111 else 0o644
-        with open_regular(path) as reader:
-            parent.write(parts[-1], partial(shutil.copyfileobj, reader), mode)
-        return True
+    except (PathRefused, FileNotFoundError):
+        return False
 
 
 def _glob(source: Path, pattern: str) -> list[Path]:

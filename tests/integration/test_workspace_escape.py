@@ -317,6 +317,18 @@ def test_storing_an_artifact_drops_links_that_leave_it_and_says_which(
     ]
 
 
+def test_a_fifo_in_an_artifact_is_left_out_and_never_opened(tmp_path: Path) -> None:
+    artifact = tree(tmp_path / "a", {"ok.txt": "fine"})
+    os.mkfifo(artifact / "pipe")
+    notes: list[str] = []
+    store = ArtifactStore(tmp_path / "store")
+
+    stored = store.path(store.put_dir(artifact, note=notes.append))
+
+    assert sorted(p.name for p in stored.iterdir()) == ["ok.txt"]
+    assert notes == ["dropped 'pipe': neither a file, a folder nor a link"]
+
+
 def test_a_build_output_link_to_outside_never_brings_its_target_into_the_artifact(
     run: Run, tmp_path: Path, outside: Path
 ) -> None:
