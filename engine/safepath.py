@@ -78,9 +78,12 @@ class Folder:
     @classmethod
     def root(cls, path: Path, *, note: Note = _ignore, create: bool = True) -> Folder:
         """The trusted starting folder (a workspace folder or a configured bucket)."""
-        if create:
-            path.mkdir(parents=True, exist_ok=True)
-        return cls(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), "", note)
+        try:
+            if create:
+                path.mkdir(parents=True, exist_ok=True)
+            return cls(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), "", note)
+        except (FileExistsError, NotADirectoryError) as error:
+            raise PathRefused(f"{path} is not a folder") from error
 
     def close(self) -> None:
         os.close(self.fd)
@@ -113,10 +116,15 @@ class Folder:
             self.note(f"replaced the link '{shown}' with a folder (links are never followed)")
             info = None
         if info is None:
-            os.mkdir(name, 0o700, dir_fd=self.fd)
+            # Another deploy into the same bucket may make it first: that is fine.
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(name, 0o700, dir_fd=self.fd)
         elif not stat.S_ISDIR(info.st_mode):
             raise PathRefused(f"'{shown}' is a file where a folder is needed")
-        fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        except OSError as error:  # swapped for a link or a file since: refused, not followed
+            raise PathRefused(f"'{shown}' changed while it was written") from error
         if mode is not None:
             os.fchmod(fd, mode)
         return Folder(fd, shown, self.note)
