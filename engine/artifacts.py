@@ -7,8 +7,11 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from pathlib import Path
+
+from engine.safepath import Folder, Note, link_leaves, private_dir, read_entry, walk
 
 _CHUNK = 1 << 20
 
@@ -56,26 +59,78 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy a tree keeping symlinks as links and normalising modes to 0o755 / 0o644."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for relative, path in _entries(source):
-        target = dest / relative
-        info = path.lstat()
-        if stat.S_ISLNK(info.st_mode):
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            os.symlink(os.readlink(path), target)
-        elif stat.S_ISDIR(info.st_mode):
-            target.mkdir(exist_ok=True)
-            target.chmod(0o755)
-        elif stat.S_ISREG(info.st_mode):
-            if target.is_symlink():
-                target.unlink()
-            shutil.copyfile(path, target)
-            target.chmod(0o755 if info.st_mode & 0o111 else 0o644)
-        else:
-            raise ValueError(f"{path} is neither a file, a directory nor a symlink")
+def copy_tree(
+    source: Path,
+    dest: Path,
+    *,
+    under: Sequence[str] = (),
+    note: Note | None = None,
+) -> int:
+    """Copy a tree into dest/under; return how many files it holds.
+
+    The rule for links: an artifact never holds a link that leaves it, and nothing is written
+    through a link. A link that stays inside the source tree is kept as a link; one that leaves
+    it (absolute, or resolving outside) is dropped, and `note` says so. Nothing is read through
+    a link either: the source is walked by file descriptor. `dest` itself is trusted (a
+    workspace folder or a configured bucket); every folder below it is reached without
+    following links, and a link found where the copy writes is replaced, never followed.
+    Modes are normalised to 0o755 / 0o644.
+    """
+    say = note or _ignore
+    files = 0
+    with Folder.root(dest, note=say) as root, root.folder(under) as base, _Parents(base) as parents:
+        for relative, info, dirfd, name in walk(source):
+            *folders, leaf = relative.split("/")
+            if stat.S_ISLNK(info.st_mode):
+                target = os.readlink(name, dir_fd=dirfd)
+                reason = link_leaves(source, relative, target)
+                if reason is None:
+                    parents.at(folders).symlink(leaf, target)
+                else:
+                    say(f"dropped the link '{relative}' -> '{target}': {reason}")
+            elif stat.S_ISDIR(info.st_mode):
+                parents.at(folders).folder([leaf]).close()
+            elif stat.S_ISREG(info.st_mode):
+                mode = 0o755 if info.st_mode & 0o111 else 0o644
+                with read_entry(dirfd, name) as reader:
+                    parents.at(folders).write(leaf, partial(shutil.copyfileobj, reader), mode)
+                files += 1
+            else:
+                say(f"dropped '{relative}': neither a file, a folder nor a link")
+    return files
+
+
+class _Parents:
+    """The destination folder of the entries being copied, kept open while they share it."""
+
+    def __init__(self, base: Folder) -> None:
+        self._base = base
+        self._key: tuple[str, ...] = ()
+        self._open: Folder | None = None
+
+    def at(self, folders: Sequence[str]) -> Folder:
+        key = tuple(folders)
+        if not key:
+            return self._base
+        if self._open is None or key != self._key:
+            self.close()
+            self._open, self._key = self._base.folder(key), key
+        return self._open
+
+    def close(self) -> None:
+        if self._open is not None:
+            self._open.close()
+            self._open = None
+
+    def __enter__(self) -> _Parents:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _ignore(_: str) -> None:
+    pass
 
 
 class ArtifactStore:
@@ -86,18 +141,23 @@ class ArtifactStore:
         self._trees = self.root / "trees"
         self._staging = self.root / "staging"
 
-    def put_dir(self, path: Path) -> str:
-        """Store a copy of the directory and return its digest; identical trees share one copy."""
+    def put_dir(self, path: Path, note: Note | None = None) -> str:
+        """Store a copy of the directory and return its digest; identical trees share one copy.
+
+        Links that leave the directory are dropped from the copy (see copy_tree), told to note.
+        """
         source = Path(path)
         if not source.is_dir():
             raise NotADirectoryError(f"artifact source {source} is not a directory")
-        self._trees.mkdir(parents=True, exist_ok=True)
-        self._staging.mkdir(parents=True, exist_ok=True)
+        # The store is the owner's alone (0700), whatever the umask.
+        private_dir(self.root)
+        self._trees.mkdir(exist_ok=True)
+        self._staging.mkdir(exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix="put-", dir=self._staging))
         try:
             # Digest the copy, not the source, so a source changing underneath us can never be
             # stored under a digest that does not match what was stored.
-            copy_tree(source, staging)
+            copy_tree(source, staging, note=note)
             digest = tree_digest(staging)
             target = self._trees / digest
             if target.exists():

@@ -22,6 +22,7 @@ from engine.clock import (
     SystemClock,
     parse_instant,
 )
+from engine.safepath import private_dir, private_file
 from engine.settings import HOME_DIR, Settings, load_settings
 
 # The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
@@ -114,8 +115,31 @@ def init_workspace(
 
     environ = os.environ if env is None else env
     settings = settings or load_settings(environ, for_init=True)
-    settings.home.mkdir(parents=True, exist_ok=True)
+    _private_workspace(settings)
     return build(settings, env=environ, set_up=True)
+
+
+def _private_workspace(settings: Settings) -> None:
+    """The workspace folder, its store, logs, artifacts and work folders: the owner's alone.
+
+    Modes are set explicitly (0700 folders, 0600 files), so the umask does not matter; running
+    init again repairs a workspace made before this rule. SQLite makes its -wal, -shm and
+    -journal files with the database file's own mode, so the database file is created 0600
+    before SQLite opens it.
+    """
+    private_dir(settings.home)
+    for folder in (settings.logs_dir, settings.artifacts_dir, settings.work_dir):
+        private_dir(folder)
+    if _uses_sqlite_file(settings):
+        private_file(settings.database_path)
+        for suffix in ("-wal", "-shm", "-journal"):
+            beside = settings.database_path.with_name(settings.database_path.name + suffix)
+            if beside.is_file() and not beside.is_symlink():
+                beside.chmod(0o600)
+
+
+def _uses_sqlite_file(settings: Settings) -> bool:
+    return not settings.database_url
 
 
 def _no_workspace(home: Path, env: Mapping[str, str]) -> str:
@@ -129,6 +153,10 @@ def _no_workspace(home: Path, env: Mapping[str, str]) -> str:
 
 def _open(settings: Settings, clock: Clock, ids: IdFactory | None, *, set_up: bool) -> System:
     from engine import schema
+
+    if _uses_sqlite_file(settings) and not settings.database_path.exists():
+        # A store first made here (not by init) is owner-only too; see _private_workspace.
+        private_file(settings.database_path)
 
     # For PostgreSQL this connects first: an unreachable store is reported at once, with the
     # server's reason, instead of after the application's pool has waited for it.

@@ -13,6 +13,7 @@ from engine.app import ActionResult, ActionWork, Conveyor
 from engine.artifacts import ArtifactStore
 from engine.providers import provider_for
 from engine.providers.base import ActionOutcome, ActionRequest
+from engine.safepath import private_dir, private_file
 from engine.settings import Settings
 
 Listener = Callable[[str, ActionWork, ActionResult | None], None]
@@ -70,8 +71,12 @@ class Runner:
         """Run one action's provider; never raises for the action's own failures."""
         workdir = self.settings.work_dir / work.action_execution_id
         log = log_path(self.settings, work.execution_id, work.action_execution_id)
-        log.parent.mkdir(parents=True, exist_ok=True)
+        # Logs and work folders are the owner's alone (0700 / 0600), whatever the umask.
+        private_dir(self.settings.logs_dir)
+        private_dir(log.parent)
+        private_file(log)
         try:
+            private_dir(self.settings.work_dir)
             workdir.mkdir(parents=True, exist_ok=True)
             inputs = {}
             for name, digest in work.input_artifacts.items():
@@ -130,7 +135,7 @@ class Runner:
                         error_code="JobFailed",
                         error_message=f"the action did not produce output artifact '{name}'",
                     )
-                digests[name] = self.artifacts.put_dir(produced)
+                digests[name] = self.artifacts.put_dir(produced, note=self._noter(work))
         revision = None
         if outcome.revision is not None:
             raw = asdict(outcome.revision)
@@ -152,6 +157,16 @@ class Runner:
             external_execution_id=outcome.external_execution_id,
             external_execution_url=outcome.external_execution_url,
         )
+
+    def _noter(self, work: ActionWork) -> Callable[[str], None]:
+        """Writes what storing an output artifact left out (links leaving it) to the action log."""
+        log = log_path(self.settings, work.execution_id, work.action_execution_id)
+
+        def note(line: str) -> None:
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"[conveyor] output artifact: {line}\n")
+
+        return note
 
     def _notify(self, what: str, work: ActionWork, result: ActionResult | None) -> None:
         if self.listener is not None:

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from domain.vocabulary import ActionCategory
-from engine.providers.base import ActionOutcome, ActionRequest, config_error, guarded
-from engine.providers.files import bucket_dir, copy_into, count_files, inside, make_zip
+from engine.artifacts import copy_tree
+from engine.providers.base import (
+    JOB_FAILED,
+    ActionFailure,
+    ActionOutcome,
+    ActionRequest,
+    config_error,
+    guarded,
+)
+from engine.providers.files import bucket_dir, make_zip
 from engine.providers.process import ActionLog
+from engine.safepath import PathRefused
 
 
 class S3DeployProvider:
@@ -32,16 +43,23 @@ class S3DeployProvider:
         if not extract and not key:
             raise config_error("ObjectKey is required when Extract is false")
 
-        bucket.mkdir(parents=True, exist_ok=True)
-        if extract:
-            target = inside(bucket, key.strip("/"), "ObjectKey") if key.strip("/") else bucket
-            log.line(f"extracting into {target}")
-            copy_into(source, target)
-            count = count_files(source)
-        else:
-            target = inside(bucket, key, "ObjectKey")
-            log.line(f"zipping into {target}")
-            count = make_zip(source, target)
+        # The bucket folder is where the user pointed; everything below it is reached without
+        # following links, and a link an earlier deploy left there is replaced, not followed.
+        try:
+            if extract:
+                parts = _key_parts(key.strip("/"))
+                target = bucket.joinpath(*parts)
+                log.line(f"extracting into {target}")
+                count = copy_tree(source, bucket, under=parts, note=log.line)
+            else:
+                parts = _key_parts(key)
+                if not parts:
+                    raise config_error(f"ObjectKey '{key}' must name an object")
+                target = bucket.joinpath(*parts)
+                log.line(f"zipping into {target}")
+                count = make_zip(source, bucket, parts, log.line)
+        except PathRefused as error:
+            raise ActionFailure(JOB_FAILED, f"cannot deploy into {bucket}: {error}") from error
         summary = f"deployed {count} file(s) to {target}"
         log.line(summary)
         return ActionOutcome(
@@ -50,3 +68,10 @@ class S3DeployProvider:
             external_execution_id=str(target),
             external_execution_url=target.as_uri(),
         )
+
+
+def _key_parts(key: str) -> tuple[str, ...]:
+    pure = PurePosixPath(key)
+    if pure.is_absolute() or ".." in pure.parts:
+        raise config_error(f"ObjectKey '{key}' must be a relative path inside its directory")
+    return tuple(part for part in pure.parts if part != ".")

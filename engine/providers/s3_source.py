@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
+from pathlib import PurePosixPath
+from typing import BinaryIO
 
 from domain.vocabulary import ActionCategory
 from engine.providers.base import (
+    JOB_FAILED,
     REVISION_UNAVAILABLE,
     ActionFailure,
     ActionOutcome,
@@ -17,8 +21,9 @@ from engine.providers.base import (
     config_error,
     guarded,
 )
-from engine.providers.files import bucket_dir, extract_zip, inside
+from engine.providers.files import bucket_dir, extract_zip
 from engine.providers.process import ActionLog
+from engine.safepath import Folder, PathRefused
 
 
 class S3SourceProvider:
@@ -37,23 +42,36 @@ class S3SourceProvider:
             raise config_error("S3ObjectKey is required")
         if not bucket.is_dir():
             raise config_error(f"S3Bucket '{bucket_name}': no bucket directory at {bucket}")
-        obj = inside(bucket, key, "S3ObjectKey")
-        if not obj.is_file():
-            raise ActionFailure(REVISION_UNAVAILABLE, f"S3ObjectKey '{key}': no object at {obj}")
-        log.line(f"object {obj}")
-
-        etag, version = _digests(obj)
-        created = datetime.fromtimestamp(obj.stat().st_mtime, UTC)
-
+        pure = PurePosixPath(key)
+        if pure.is_absolute() or ".." in pure.parts:
+            raise config_error(f"S3ObjectKey '{key}' must be a relative path inside its bucket")
+        obj = bucket.joinpath(*pure.parts)
         name = next(iter(request.output_artifacts), None) or "SourceArtifact"
         output = request.workdir / "out" / name
-        output.mkdir(parents=True, exist_ok=True)
-        if obj.suffix.lower() == ".zip":
-            count = extract_zip(obj, output)
-            log.line(f"extracted {count} file(s) from {key}")
-        else:
-            shutil.copyfile(obj, output / obj.name)
-            log.line(f"copied {key}")
+        # The object is opened from the bucket folder down without following any link: an
+        # object that is a link (or sits below one) is refused, never read through.
+        try:
+            with (
+                Folder.root(bucket, create=False) as root,
+                root.open_file([p for p in pure.parts if p != "."]) as handle,
+            ):
+                log.line(f"object {obj}")
+                etag, version = _digests(handle)
+                created = datetime.fromtimestamp(os.fstat(handle.fileno()).st_mtime, UTC)
+                handle.seek(0)
+                if obj.suffix.lower() == ".zip":
+                    count = extract_zip(handle, key, output, log.line)
+                    log.line(f"extracted {count} file(s) from {key}")
+                else:
+                    with Folder.root(output) as out:
+                        out.write(obj.name, partial(shutil.copyfileobj, handle), 0o644)
+                    log.line(f"copied {key}")
+        except FileNotFoundError as error:
+            raise ActionFailure(
+                REVISION_UNAVAILABLE, f"S3ObjectKey '{key}': no object at {obj}"
+            ) from error
+        except PathRefused as error:
+            raise ActionFailure(JOB_FAILED, f"S3ObjectKey '{key}': {error}") from error
         return ActionOutcome(
             succeeded=True,
             summary=key,
@@ -71,11 +89,10 @@ class S3SourceProvider:
         )
 
 
-def _digests(path: Path) -> tuple[str, str]:
+def _digests(handle: BinaryIO) -> tuple[str, str]:
     """(MD5, SHA-256) of a file in hex: S3's ETag of a simple upload, and a version id."""
     md5, sha256 = hashlib.md5(), hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            md5.update(chunk)
-            sha256.update(chunk)
+    while chunk := handle.read(1 << 20):
+        md5.update(chunk)
+        sha256.update(chunk)
     return md5.hexdigest(), sha256.hexdigest()
