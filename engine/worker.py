@@ -22,6 +22,7 @@ from engine.board import Accept, JobBoard, JobSummary
 from engine.groups import AttemptGroups, attempt_groups
 from engine.heartbeats import Heartbeats
 from engine.runner import Listener, log_path
+from engine.safepath import private_dir, private_file
 from engine.wakeup import open_waker
 
 if TYPE_CHECKING:
@@ -356,7 +357,9 @@ class Worker:
     def _log(self, work: ActionWork, line: str) -> None:
         path = log_path(self.app.settings, work.execution_id, work.action_execution_id)
         with contextlib.suppress(OSError):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only from the first byte: this line may come before the runner's.
+            private_dir(path.parent)
+            private_file(path)
             with path.open("a", encoding="utf-8") as handle:
                 handle.write(f"[conveyor] {line}\n")
 
