@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.secrets import SecretsError, SecretStore
 from tests.e2e.cli import CONVEYOR, Workspace
 
 SECRET = "s3cr3t-Value-42"
@@ -190,3 +191,28 @@ def test_a_secret_missing_when_the_build_runs_fails_the_action_naming_it(ws: Wor
     execution = ws.json("executions", "list", "secret")["pipelineExecutionSummaries"][0]
     log = ws.run("logs", execution["pipelineExecutionId"], "Build", "Compile").stdout
     assert "secret 'deploy/token' is not in the workspace secrets store" in log
+
+
+def test_a_keys_folder_that_is_a_link_is_refused_and_nothing_is_written_through_it(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / ".conveyor"
+    home.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (home / "keys").symlink_to(elsewhere)
+
+    with pytest.raises(SecretsError, match="must be a folder, not a link"):
+        SecretStore(home).set("db-password", SECRET)
+
+    assert list(elsewhere.iterdir()) == []
+    assert not (home / "secrets.json").exists()
+
+
+def test_a_second_store_on_the_same_workspace_reads_what_the_first_wrote(tmp_path: Path) -> None:
+    home = tmp_path / ".conveyor"
+    home.mkdir()
+    SecretStore(home).set("db-password", SECRET)
+
+    assert SecretStore(home).get("db-password") == SECRET
+    assert SecretStore(home).missing(["db-password", "other"]) == ["other"]
