@@ -24,6 +24,7 @@ from cli.reports import (
     simulate_command,
     state_document,
 )
+from cli.secrets import secrets_app
 from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
 from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 
@@ -54,6 +55,7 @@ app.add_typer(transition_app, name="transition")
 app.add_typer(billing_app, name="billing")
 app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
+app.add_typer(secrets_app, name="secrets")
 app.command("simulate")(simulate_command)
 app.command("explore")(explore_command)
 pipeline_app.command("diff")(pipeline_diff_command)
@@ -174,9 +176,12 @@ def init(as_json: JsonFlag = False) -> None:
 def pipeline_validate(file: Path, as_json: JsonFlag = False) -> None:
     """Check a definition and list every problem with its JSON path and rule."""
     from domain.validation import parse_definition
+    from engine.secrets import SecretStore, require_secrets
     from engine.settings import load_settings
 
-    declaration = parse_definition(read_definition(file), load_settings().limits)
+    settings = load_settings()
+    declaration = parse_definition(read_definition(file), settings.limits)
+    require_secrets(declaration, SecretStore(settings.home))
     if as_json:
         print_json({"valid": True, "name": declaration.name})
     else:

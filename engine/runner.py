@@ -108,6 +108,7 @@ class Runner:
                 timeout_seconds=work.timeout_seconds,
                 workspace_root=self.settings.workspace_root,
                 buckets_root=self.settings.buckets_dir,
+                home=self.settings.home,
             )
             (workdir / "run").mkdir(parents=True, exist_ok=True)
             outcome = provider_for(work.kind).run(request)

@@ -21,6 +21,11 @@ class ExecutionCommands(ConveyorBase):
         trigger_type: str = TriggerType.START_PIPELINE_EXECUTION,
         trigger_detail: str | None = None,
     ) -> str:
+        from engine.secrets import SecretStore, require_secrets
+
+        # Secrets are resolved when the build runs; one missing is refused here, by name.
+        require_secrets(self.pipeline(name).declaration(), SecretStore(self.settings.home))
+
         def attempt() -> str:
             now = self.clock.now()
             unit = self._unit(name)

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 from domain.catalogue import lookup
 from domain.execution import PipelineExecution
-from domain.variables import UnresolvedVariable, resolve, resolve_configuration
+from domain.variables import (
+    ShellBindings,
+    UnresolvedVariable,
+    bind_shell,
+    references,
+    resolve,
+    resolve_buildspec,
+    resolve_configuration,
+    resolve_json_strings,
+)
 from engine.clock import IdFactory
 
 if TYPE_CHECKING:  # annotations only: the application loads without the definition models
@@ -93,25 +102,75 @@ class ActionResult:
 
 @dataclass(frozen=True)
 class _Resolved:
-    configuration: dict[str, str]
+    shown: dict[str, str]  # plain substitution, what `executions show` lists (as CodePipeline)
+    configuration: dict[str, str]  # what the provider runs: values never spliced into code
     environment: dict[str, str]
     commands: tuple[str, ...]
     error: str | None
 
 
-def _resolve(action: ActionDeclaration, scopes: dict[str, dict[str, str]]) -> _Resolved:
+# Configuration keys whose text is code: values reach them as parsed values or environment
+# variables, never as spliced text (docs/security.md, "Values never become code").
+_SHELL_KEYS = ("Commands",)
+_JSON_KEYS = ("EnvironmentVariables",)
+_BUILDSPEC_KEY = "BuildSpec"
+
+
+def _inline_buildspec(text: str) -> bool:
+    """The CodeBuild provider's test: a BuildSpec value is YAML text rather than a path."""
+    stripped = text.strip()
+    return "\n" in stripped or "version:" in stripped
+
+
+def _safe_value(key: str, text: str, bindings: ShellBindings) -> str:
+    if key in _SHELL_KEYS:
+        return "\n".join(bind_shell(line, bindings) for line in text.split("\n"))
     try:
-        return _Resolved(
-            configuration=resolve_configuration(action.configuration, scopes),
-            environment={
-                variable.name: resolve(variable.value, scopes)
-                for variable in action.environment_variables or []
-            },
-            commands=tuple(resolve(command, scopes) for command in action.commands or []),
-            error=None,
+        if key in _JSON_KEYS:
+            return resolve_json_strings(text, bindings.scopes)
+        if key == _BUILDSPEC_KEY and _inline_buildspec(text):
+            return resolve_buildspec(text, bindings)
+    except (ValueError, RecursionError):
+        # Not JSON/YAML as written: the provider reports that; nothing is substituted.
+        references_in = references(text)
+        if references_in:
+            namespace, name = references_in[0]
+            raise _Unparsable(key, f"#{{{namespace}.{name}}}") from None
+        return text
+    return resolve(text, bindings.scopes)
+
+
+class _Unparsable(Exception):
+    def __init__(self, key: str, reference: str) -> None:
+        super().__init__(
+            f"{key} is not valid {'JSON' if key in _JSON_KEYS else 'YAML'} as written, so "
+            f"{reference} cannot be resolved in it: references must sit inside its string values"
         )
+
+
+def _resolve(action: ActionDeclaration, scopes: dict[str, dict[str, str]]) -> _Resolved:
+    bindings = ShellBindings(scopes)
+    try:
+        shown = resolve_configuration(action.configuration, scopes)
+        configuration = {
+            key: _safe_value(key, value, bindings) for key, value in action.configuration.items()
+        }
+        commands = tuple(bind_shell(command, bindings) for command in action.commands or [])
+        environment = {
+            variable.name: resolve(variable.value, scopes)
+            for variable in action.environment_variables or []
+        }
     except UnresolvedVariable as unresolved:
-        return _Resolved(dict(action.configuration), {}, (), str(unresolved))
+        return _Resolved(dict(action.configuration), {}, {}, (), str(unresolved))
+    except _Unparsable as unparsable:
+        return _Resolved(shown, {}, {}, (), str(unparsable))
+    return _Resolved(
+        shown=shown,
+        configuration=configuration,
+        environment={**bindings.environment, **environment},
+        commands=commands,
+        error=None,
+    )
 
 
 def start_action(
@@ -141,7 +200,7 @@ def start_action(
         action=action_name,
         action_type=action_type(action),
         configuration=dict(action.configuration),
-        resolved_configuration=resolved.configuration,
+        resolved_configuration=resolved.shown,
         input_artifacts=inputs,
         namespace=action.namespace,
         deadline=deadline,

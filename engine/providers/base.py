@@ -50,6 +50,8 @@ class ActionRequest:
     timeout_seconds: float
     workspace_root: Path
     buckets_root: Path
+    # The workspace's `.conveyor` folder, where the secrets store is (engine.secrets).
+    home: Path | None = None
 
 
 @dataclass(frozen=True)

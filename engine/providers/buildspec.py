@@ -12,6 +12,8 @@ PHASES = ("install", "pre_build", "build", "post_build")
 # Keys CodeBuild understands that have no local meaning; they are accepted and ignored.
 _IGNORED_TOP = ("run-as", "proxy", "reports", "cache", "batch")
 _IGNORED_ENV = ("git-credential-helper",)
+# Locally both name a secret in the workspace secrets store (`conveyor secrets set`).
+_SECRET_KEYS = ("parameter-store", "secrets-manager")
 
 
 class BuildspecError(ValueError):
@@ -39,6 +41,8 @@ class ArtifactSpec:
 class Buildspec:
     version: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    # env.parameter-store and env.secrets-manager: variable -> secret name in the workspace store.
+    secrets: Mapping[str, str] = field(default_factory=dict)
     exported_variables: tuple[str, ...] = ()
     phases: tuple[Phase, ...] = ()
     artifacts: ArtifactSpec | None = None
@@ -56,12 +60,15 @@ def parse_buildspec(text: str) -> Buildspec:
     unknown = set(document) - {"version", "env", "phases", "artifacts", *_IGNORED_TOP}
     if unknown:
         raise BuildspecError(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))}")
-    variables, exported = _env(document.get("env") or {}, ignored)
+    env = document.get("env") or {}
+    variables, exported = _env(env, ignored)
+    secrets = _secrets(env)
     phases = _phases(document.get("phases"), ignored)
     artifacts, secondary = _artifacts(document.get("artifacts"))
     return Buildspec(
         version=str(version),
         variables=variables,
+        secrets=secrets,
         exported_variables=exported,
         phases=phases,
         artifacts=artifacts,
@@ -85,11 +92,8 @@ def _env(env: Any, ignored: list[str]) -> tuple[dict[str, str], tuple[str, ...]]
     if not isinstance(env, dict):
         raise BuildspecError("env must be a mapping")
     for key in env:
-        if key in ("parameter-store", "secrets-manager"):
-            raise BuildspecError(
-                f"env.{key} is not available locally; use env.variables or the action's "
-                "EnvironmentVariables"
-            )
+        if key in _SECRET_KEYS:
+            continue
         if key in _IGNORED_ENV:
             ignored.append(f"env.{key}")
         elif key not in ("variables", "exported-variables", "shell"):
@@ -110,6 +114,18 @@ def _env(env: Any, ignored: list[str]) -> tuple[dict[str, str], tuple[str, ...]]
         raise BuildspecError("env.exported-variables must be a list of names")
     exported = tuple(_scalar(item, "env.exported-variables") for item in raw_exported)
     return variables, exported
+
+
+def _secrets(env: dict[Any, Any]) -> dict[str, str]:
+    """Variables whose values come from the workspace secrets store, by secret name."""
+    secrets: dict[str, str] = {}
+    for key in _SECRET_KEYS:
+        block = env.get(key) or {}
+        if not isinstance(block, dict):
+            raise BuildspecError(f"env.{key} must be a mapping of variable names to secret names")
+        for name, secret in block.items():
+            secrets[str(name)] = _scalar(secret, f"env.{key}.{name}")
+    return secrets
 
 
 def _phases(raw_phases: Any, ignored: list[str]) -> tuple[Phase, ...]:

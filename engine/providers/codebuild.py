@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from domain.vocabulary import ActionCategory
@@ -33,6 +34,7 @@ from engine.providers.shell import (
     env_name,
     read_nul_pairs,
 )
+from engine.secrets import SECRET_TYPES, SecretsError, SecretStore
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Install and pre_build failures end the build; a build failure still runs post_build.
@@ -93,7 +95,10 @@ def _load_buildspec(request: ActionRequest, source_name: str, source: Path) -> B
         raise config_error(f"BuildSpec {origin}: {error}") from error
 
 
-def _configured_environment(request: ActionRequest) -> dict[str, str]:
+def _configured_environment(
+    request: ActionRequest, secrets: Callable[[str, str], str]
+) -> dict[str, str]:
+    """The action's EnvironmentVariables; a secret's value comes from `secrets(where, name)`."""
     raw = request.configuration.get("EnvironmentVariables", "").strip()
     if not raw:
         return {}
@@ -108,13 +113,39 @@ def _configured_environment(request: ActionRequest) -> dict[str, str]:
         if not isinstance(entry, dict) or "name" not in entry or "value" not in entry:
             raise config_error(f"EnvironmentVariables entry {entry!r} needs a name and a value")
         kind = str(entry.get("type", "PLAINTEXT")).upper()
-        if kind != "PLAINTEXT":
+        name, value = str(entry["name"]), str(entry["value"])
+        if kind in SECRET_TYPES:
+            value = secrets(f"EnvironmentVariables '{name}' ({kind})", value)
+        elif kind != "PLAINTEXT":
             raise config_error(
-                f"EnvironmentVariables '{entry['name']}' has type {kind}, which is not "
-                "available locally; use PLAINTEXT"
+                f"EnvironmentVariables '{name}' has type {kind}; use PLAINTEXT, "
+                "PARAMETER_STORE or SECRETS_MANAGER"
             )
-        values[str(entry["name"])] = str(entry["value"])
+        values[name] = value
     return values
+
+
+class _Secrets:
+    """Resolves secret names from the workspace store, remembering each value to mask it."""
+
+    def __init__(self, request: ActionRequest, log: ActionLog) -> None:
+        self._store = SecretStore(request.home) if request.home is not None else None
+        self._log = log
+
+    def __call__(self, where: str, name: str) -> str:
+        value = None
+        if self._store is not None:
+            try:
+                value = self._store.get(name)
+            except SecretsError as error:
+                raise config_error(f"{where}: {error.message}") from None
+        if value is None:
+            raise config_error(
+                f"{where}: secret '{name}' is not in the workspace secrets store; "
+                f"add it with `conveyor secrets set {name}`"
+            )
+        self._log.masks = (*self._log.masks, value)
+        return value
 
 
 def _primary_source(request: ActionRequest) -> str:
@@ -141,7 +172,9 @@ class _Build:
     exported: Path
 
     @classmethod
-    def prepare(cls, request: ActionRequest, spec: Buildspec, primary: str) -> _Build:
+    def prepare(
+        cls, request: ActionRequest, spec: Buildspec, primary: str, secrets: _Secrets
+    ) -> _Build:
         """Copies the inputs in and sets CodeBuild's variables, the buildspec's and the action's."""
         workdir = request.workdir
         src = workdir / "src"
@@ -165,7 +198,9 @@ class _Build:
                 copy_into(path, copy)
                 env[f"CODEBUILD_SRC_DIR_{env_name(name)}"] = str(copy)
         env.update(spec.variables)
-        env.update(_configured_environment(request))
+        for variable, name in spec.secrets.items():
+            env[variable] = secrets(f"BuildSpec env secret {variable}", name)
+        env.update(_configured_environment(request, secrets))
         return cls(build_id, src, env, control / "ledger", control / "exported")
 
 
@@ -245,7 +280,8 @@ class CodeBuildProvider:
 
     def run(self, request: ActionRequest) -> ActionOutcome:
         log = ActionLog(request.log_path, request.category or ActionCategory.BUILD)
-        return guarded(request, lambda r: self._run(r, log), log.line)
+        outcome = guarded(request, lambda r: self._run(r, log), log.line)
+        return _masked(outcome, log) if log.masks else outcome
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         deadline = Deadline(request.timeout_seconds)
@@ -256,7 +292,7 @@ class CodeBuildProvider:
                 raise config_error(f"BuildSpec env.exported-variables: '{name}' is not a name")
         for ignored in spec.ignored:
             log.line(f"ignoring {ignored} (no local meaning)")
-        build = _Build.prepare(request, spec, primary)
+        build = _Build.prepare(request, spec, primary, _Secrets(request, log))
         script = build_script(spec, log.tag, build.ledger, build.exported)
         log.line(f"build {build.id}: buildspec {spec.version}, source {primary} in {build.src}")
         result = run_bash(
@@ -335,6 +371,20 @@ class CodeBuildProvider:
             log.line(f"artifact {name}: {count} file(s)")
             outputs[name] = target
         return outputs
+
+
+def _masked(outcome: ActionOutcome, log: ActionLog) -> ActionOutcome:
+    """The outcome with secret values masked: what it says is recorded in the event log."""
+
+    def mask(text: str | None) -> str | None:
+        return None if text is None else log.mask(text)
+
+    return replace(
+        outcome,
+        summary=mask(outcome.summary),
+        error_message=mask(outcome.error_message),
+        output_variables={k: log.mask(v) for k, v in outcome.output_variables.items()},
+    )
 
 
 def _command(step: _Step, spec: Buildspec) -> str:

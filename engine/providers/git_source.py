@@ -26,6 +26,18 @@ _REPOSITORY_KEYS = ("RepositoryUrl", "Repository", "RepositoryName", "FullReposi
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")
 # CodePipeline caps CommitMessage at 100 KB.
 _MAX_MESSAGE_BYTES = 100 * 1024
+_SHA = re.compile(r"^[0-9a-f]{40,64}$")
+# The transports git may use for a configured location; `ext::` (runs a command) is not one.
+_ALLOWED_PROTOCOLS = "file:git:http:https:ssh"
+
+
+def _not_an_option(key: str, value: str) -> str:
+    """`value`, refused when git could read it as an option instead of a location or name."""
+    if value.startswith("-"):
+        raise config_error(
+            f"{key} '{value}': must not start with '-' (git would read it as an option)"
+        )
+    return value
 
 
 def _repository(request: ActionRequest) -> tuple[str, str, str]:
@@ -34,9 +46,10 @@ def _repository(request: ActionRequest) -> tuple[str, str, str]:
     for key in _REPOSITORY_KEYS:
         value = config.get(key, "").strip()
         if value:
-            return key, value, _locate(request, key, value)
+            return key, _not_an_option(key, value), _locate(request, key, value)
     owner, repo = config.get("Owner", "").strip(), config.get("Repo", "").strip()
     if owner and repo:
+        _not_an_option("Owner", owner)
         return "Owner/Repo", f"{owner}/{repo}", _locate(request, "Owner/Repo", f"{owner}/{repo}")
     raise config_error(
         "no repository configured: set one of " + ", ".join(_REPOSITORY_KEYS) + " or Owner+Repo"
@@ -120,7 +133,8 @@ class GitSourceProvider:
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         source = _configured_source(request)
         request.workdir.mkdir(parents=True, exist_ok=True)
-        git = _Git(request.workdir, base_environment({}), log, Deadline(request.timeout_seconds))
+        env = base_environment({"GIT_ALLOW_PROTOCOL": _ALLOWED_PROTOCOLS})
+        git = _Git(request.workdir, env, log, Deadline(request.timeout_seconds))
         branch = f", branch {source.branch}" if source.branch else ""
         log.line(f"repository {source.location}{branch}")
         source = _resolve_branch(git, source)
@@ -144,14 +158,14 @@ def _configured_source(request: ActionRequest) -> _Source:
     key, configured, location = _repository(request)
     config = request.configuration
     branch_key = "BranchName" if config.get("BranchName") else "Branch"
-    branch = config.get(branch_key, "").strip()
+    branch = _not_an_option(branch_key, config.get(branch_key, "").strip())
     return _Source(key, configured, location, branch_key, branch)
 
 
 def _resolve_branch(git: _Git, source: _Source) -> _Source:
     """The source with its branch checked to exist, or HEAD's branch when none is configured."""
     location, branch = source.location, source.branch
-    probe = ["ls-remote", "--symref", location, "HEAD"]
+    probe = ["ls-remote", "--symref", "--", location, "HEAD"]
     if branch:
         probe.append(f"refs/heads/{branch}")
     listed = git(*probe)
@@ -178,7 +192,9 @@ def _resolve_branch(git: _Git, source: _Source) -> _Source:
 
 def _clone(git: _Git, source: _Source, output: Path) -> tuple[Path, str]:
     # CodeBuild's clone ref: a full clone, so later actions can run git commands.
-    cloned = git("clone", "--quiet", "--branch", source.branch, "--", source.location, str(output))
+    cloned = git(
+        "clone", "--quiet", f"--branch={source.branch}", "--", source.location, str(output)
+    )
     if cloned.returncode != 0:
         raise ActionFailure(JOB_FAILED, f"git clone of {source.location} failed")
     return output / ".git", "HEAD"
@@ -187,7 +203,7 @@ def _clone(git: _Git, source: _Source, output: Path) -> tuple[Path, str]:
 def _fetch(git: _Git, source: _Source) -> tuple[Path, str]:
     """Only the branch tip, into a bare repository beside the output."""
     git_dir = git.workdir / "fetch.git"
-    git("init", "--quiet", "--bare", str(git_dir))
+    git("init", "--quiet", "--bare", "--", str(git_dir))
     fetched = git(
         f"--git-dir={git_dir}",
         "fetch",
@@ -216,10 +232,12 @@ def _read_commit(git: _Git, git_dir: Path, ref: str, branch: str) -> _Commit:
 
 
 def _export_tree(git: _Git, git_dir: Path, sha: str, output: Path) -> None:
+    if not _SHA.match(sha):  # it comes from git, but it reaches a shell: checked, then quoted
+        raise ActionFailure(JOB_FAILED, f"git reported '{sha}', which is not a commit id")
     output.mkdir(parents=True, exist_ok=True)
     git.log.line(f"$ git archive {sha} | tar -x")
     extracted = run_bash(
-        f"git --git-dir={shlex.quote(str(git_dir))} archive --format=tar {sha}"
+        f"git --git-dir={shlex.quote(str(git_dir))} archive --format=tar {shlex.quote(sha)}"
         f" | tar -x -C {shlex.quote(str(output))}",
         cwd=git.workdir,
         env=git.env,

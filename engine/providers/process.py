@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from engine.groups import AttemptGroups, Watchdog, current_attempt
 from engine.providers.base import JOB_FAILED, ActionFailure
@@ -25,12 +26,19 @@ class ActionLog:
     def __init__(self, path: Path, tag: str) -> None:
         self.path = path
         self.tag = tag
+        # Secret values the action resolved: written as *** wherever they would appear.
+        self.masks: tuple[str, ...] = ()
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
 
     def line(self, text: str) -> None:
         with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(f"[{self.tag}] {text}\n")
+            handle.write(f"[{self.tag}] {self.mask(text)}\n")
+
+    def mask(self, text: str) -> str:
+        for secret in sorted(self.masks, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
 
 
 class Deadline:
@@ -97,18 +105,24 @@ def run(
     if attempt is not None and attempt.cancelled:
         raise AttemptAbandoned()
     expired = threading.Event()
+    masking = bool(log.masks) and not capture
     with log.path.open("ab") as sink:
         process = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if capture else sink,
-            stderr=sink,
+            stdout=subprocess.PIPE if capture or masking else sink,
+            stderr=subprocess.STDOUT if masking else sink,
             start_new_session=True,
         )
-        with _guarded(process, attempt):
-            out = _wait(process, deadline, expired)
+        copier = _MaskedCopy(process, sink, log.masks) if masking else None
+        try:
+            with _guarded(process, attempt):
+                out = _wait(process, deadline, expired, streamed=copier is not None)
+        finally:
+            if copier is not None:
+                copier.finish()
     if attempt is not None and attempt.cancelled:
         raise AttemptAbandoned()
     if expired.is_set():
@@ -137,8 +151,40 @@ def _guarded(process: subprocess.Popen[bytes], attempt: AttemptGroups | None) ->
         watchdog.stand_down()
 
 
+class _MaskedCopy:
+    """Copies a process's output into the log line by line, secret values replaced by ***."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sink: IO[bytes], masks: Sequence[str]):
+        assert process.stdout is not None
+        self._source = process.stdout
+        self._sink = sink
+        encoded = sorted({m.encode() for m in masks if m}, key=len, reverse=True)
+        # A value's own lines too: a multi-line secret is printed one line at a time.
+        lines = {part for m in encoded for part in m.splitlines() if len(part) >= 3}
+        self._masks = encoded + sorted(lines - set(encoded), key=len, reverse=True)
+        self._thread = threading.Thread(target=self._copy, daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        for line in iter(self._source.readline, b""):
+            for secret in self._masks:
+                line = line.replace(secret, b"***")
+            self._sink.write(line)
+            self._sink.flush()
+
+    def finish(self) -> None:
+        # The group is killed by now, so the pipe closes; a process that left the group
+        # and kept it open is not waited for.
+        self._thread.join(timeout=5)
+        self._source.close()
+
+
 def _wait(
-    process: subprocess.Popen[bytes], deadline: Deadline, expired: threading.Event
+    process: subprocess.Popen[bytes],
+    deadline: Deadline,
+    expired: threading.Event,
+    *,
+    streamed: bool = False,
 ) -> bytes | None:
     # A timer enforces the deadline so the wait below blocks in waitpid: Popen's own
     # timeout polls with sleeps, which cost milliseconds on every short action.
@@ -148,7 +194,11 @@ def _wait(
     timer.daemon = True
     timer.start()
     try:
-        out, _ = process.communicate()
+        if streamed:
+            process.wait()
+            out = None
+        else:
+            out, _ = process.communicate()
     finally:
         timer.cancel()
     if expired.is_set():

@@ -60,7 +60,7 @@ def test_yaml_yes_and_numbers_become_the_strings_codebuild_would_use() -> None:
         ("version: 0.2\nphases: {compile: {commands: [make]}}", "compile"),
         ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n", "commands[0]"),
         ("version: 0.2\nphases: {build: {commands: make}}", "phases.build.commands"),
-        ("version: 0.2\nenv: {parameter-store: {X: /x}}\nphases: {build: {}}", "parameter-store"),
+        ("version: 0.2\nenv: {parameter-store: [X]}\nphases: {build: {}}", "env.parameter-store"),
         ("version: 0.2\nenv: {shell: sh}\nphases: {build: {}}", "env.shell"),
         ("version: 0.2\nphases: {build: {on-failure: RETRY}}", "on-failure"),
         ("version: 0.2\nphases: {build: {}}\nartifacts: {files: []}", "artifacts.files"),
@@ -74,3 +74,11 @@ def test_yaml_yes_and_numbers_become_the_strings_codebuild_would_use() -> None:
 def test_an_invalid_buildspec_is_rejected_naming_the_key(text: str, named: str) -> None:
     with pytest.raises(BuildspecError, match=named.replace("[", r"\[").replace("]", r"\]")):
         parse_buildspec(text)
+
+
+def test_parameter_store_and_secrets_manager_name_secrets_of_the_workspace_store() -> None:
+    spec = parse_buildspec(
+        "version: 0.2\nenv:\n  parameter-store: {DB: /app/db}\n"
+        "  secrets-manager: {TOKEN: deploy-token}\nphases: {build: {commands: [make]}}"
+    )
+    assert spec.secrets == {"DB": "/app/db", "TOKEN": "deploy-token"}
