@@ -22,6 +22,12 @@ class PipelineCommands(ConveyorBase):
         self, source: Any, *, by: str, start: bool = True
     ) -> tuple[Pipeline, str | None]:
         declaration = validation.parse_definition(source, self.settings.limits)
+        if start:
+            from engine.secrets import SecretStore, require_secrets
+
+            # The first execution starts with the create: a missing secret refuses both, as
+            # it refuses StartPipelineExecution, rather than failing the build later.
+            require_secrets(declaration, SecretStore(self.settings.home))
 
         def attempt() -> tuple[Pipeline, str | None]:
             now = self.clock.now()

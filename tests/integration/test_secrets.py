@@ -180,6 +180,18 @@ def test_a_missing_secret_is_refused_at_validate_and_at_start_naming_it(ws: Work
     assert ws.json("executions", "list", "secret")["pipelineExecutionSummaries"] == []
 
 
+def test_a_create_that_would_start_with_a_missing_secret_is_refused_and_records_nothing(
+    ws: Workspace,
+) -> None:
+    ws.write("pipeline.json", _definition(secret="db-password"))
+
+    created = ws.run("pipeline", "create", "pipeline.json", expect=2)
+
+    assert "secret 'db-password'" in created.stderr
+    assert "Traceback" not in created.stderr
+    assert ws.json("pipeline", "list")["pipelines"] == []
+
+
 def test_a_secret_missing_when_the_build_runs_fails_the_action_naming_it(ws: Workspace) -> None:
     _set(ws, "db-password", SECRET)
     ws.write("pipeline.json", _definition())
