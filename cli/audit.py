@@ -66,7 +66,9 @@ def audit_command(
                     include_gates=everything,
                 )
             )
-        lines = _export(sys_, records, scope | {"all": everything}) if output or as_json else []
+        lines = (
+            export_trail(sys_, records, scope | {"all": everything}) if output or as_json else []
+        )
     if output is not None:
         _write(output, lines)
         out.print(f"wrote {len(records)} chained records and a signed head to {output}")
@@ -76,7 +78,7 @@ def audit_command(
         _table(records)
 
 
-def _export(sys_: System, records: list[dict[str, Any]], scope: dict[str, Any]) -> list[str]:
+def export_trail(sys_: System, records: list[dict[str, Any]], scope: dict[str, Any]) -> list[str]:
     """The signed export; its head says whether the store matched its checkpoints."""
     from cli.reports import views
     from engine.signing import load_or_create_signer
