@@ -68,12 +68,12 @@ class System:
                 retention_months=self.settings.history_retention_months,
                 create_tables=False,
             )
-            self._views.before_catch_up.append(self._checkpointer(self._views.engine).advance)
+            self._views.before_catch_up.append(self.checkpointer(self._views.engine).advance)
         if catch_up:
             self._views.catch_up()
         return self._views
 
-    def _checkpointer(self, engine: Engine) -> Checkpointer:
+    def checkpointer(self, engine: Engine) -> Checkpointer:
         """Signed checkpoints of the log, written before the views catch up (docs/security.md)."""
         from engine.signing import load_or_create_signer
         from projections.checkpoints import Checkpointer
