@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from cli.context import err, handled, out, print_json, system
 from domain.errors import ValidationException
@@ -90,8 +91,7 @@ def export_trail(sys_: System, records: list[dict[str, Any]], scope: dict[str, A
     if not checked.ok:
         err.print(
             "[bold yellow]warning[/] the store does not match its signed checkpoints: "
-            f"{checked.describe()}; the export's signed head records this",
-            markup=True,
+            f"{escape(checked.describe())}; the export's signed head records this"
         )
     store = {
         "verified": checked.ok,
@@ -148,7 +148,8 @@ def _public_key(public_key: Path | None) -> Verifier | None:
 
     if public_key is not None:
         try:
-            text = public_key.read_bytes()[:65536]
+            with public_key.open("rb") as handle:
+                text = handle.read(65536)
         except OSError as error:
             raise ValidationException(
                 f"--public-key: cannot read {public_key}: {error.strerror}"
@@ -185,9 +186,9 @@ def _say_file(result: Verification) -> None:
             f"(last {result.last_hash})"
         )
     elif result.broken_line is not None:
-        out.print(f"[red]broken[/] at line {result.broken_line}: {result.problem}", markup=True)
+        out.print(f"[red]broken[/] at line {result.broken_line}: {escape(str(result.problem))}")
     else:
-        out.print(f"[red]broken[/]: {result.problem}")
+        out.print(f"[red]broken[/]: {escape(str(result.problem))}")
         if result.problem == UNSIGNED:
             out.print("(made before signed heads? --allow-unsigned checks its chain only)")
 
@@ -202,7 +203,7 @@ def _say_store(result: StoreVerification) -> None:
             f"checkpoint(s) (through #{result.through}){newer}"
         )
     else:
-        out.print(f"[red]tampered[/]: {result.describe()}")
+        out.print(f"[red]tampered[/]: {escape(result.describe())}")
 
 
 @audit_app.command("verify")
