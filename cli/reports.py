@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cli.audit import audit_app as audit_app
 from cli.context import handled, out, print_json, system
 from cli.lookup import find_execution
 from domain.errors import ValidationException
@@ -23,10 +24,6 @@ if TYPE_CHECKING:
     from projections.runtime import Projections
 
 billing_app = typer.Typer(help="Monthly cost and usage per pipeline.", no_args_is_help=True)
-audit_app = typer.Typer(
-    help="Who did what when; export a hash-chained trail and verify it.",
-    invoke_without_command=True,
-)
 projections_app = typer.Typer(help="The read models: status and rebuild.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
@@ -166,86 +163,6 @@ def billing_report_command(
         sys.stdout.write(report.to_csv())
     else:
         render_billing(report)
-
-
-# ----- audit --------------------------------------------------------------------------------
-
-
-@audit_app.callback()
-@handled
-def audit_command(
-    ctx: typer.Context,
-    pipeline: Annotated[str | None, typer.Option(help="Only this pipeline.")] = None,
-    since: Annotated[str | None, typer.Option(help="From this instant (ISO 8601).")] = None,
-    until: Annotated[str | None, typer.Option(help="Up to this instant, inclusive.")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only what this person did.")] = None,
-    everything: Annotated[
-        bool, typer.Option("--all", help="Include stage-gate bookkeeping.")
-    ] = False,
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write chained JSON Lines here.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print hash-chained JSON Lines.")] = False,
-) -> None:
-    """Every event as who/what/when; --json or --output export a hash-chained trail."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from rich.table import Table
-
-    from projections.audit import audit_records, chained_lines
-
-    with system() as sys_:
-        projections = views(sys_)
-        with projections.engine.connect() as conn:
-            records = list(
-                audit_records(
-                    conn,
-                    pipeline=pipeline,
-                    since=instant(since, "--since"),
-                    until=instant(until, "--until"),
-                    actor=actor,
-                    include_gates=everything,
-                )
-            )
-    if output is not None:
-        with output.open("w", encoding="utf-8") as handle:
-            for line in chained_lines(records):
-                handle.write(line + "\n")
-        out.print(f"wrote {len(records)} chained records to {output}")
-        return
-    if as_json:
-        for line in chained_lines(records):
-            sys.stdout.write(line + "\n")
-        return
-    table = Table(show_header=True, header_style="bold")
-    for column in ("when", "who", "pipeline", "what", "execution"):
-        table.add_column(column)
-    for record in records:
-        table.add_row(
-            record["at"][:19].replace("T", " "),
-            record["actor"],
-            record["pipeline"] or "-",
-            record["summary"],
-            (record["executionId"] or "")[:8],
-        )
-    out.print(table)
-
-
-@audit_app.command("verify")
-@handled
-def audit_verify_command(file: Path, as_json: JsonFlag = False) -> None:
-    """Check an exported trail's hash chain; names the first line that was changed."""
-    from projections.audit import verify_file
-
-    result = verify_file(file)
-    if as_json:
-        print_json(result.to_dict())
-    elif result.ok:
-        out.print(f"[green]ok[/]: {result.records} records, chain intact (last {result.last_hash})")
-    else:
-        out.print(f"[red]broken[/] at line {result.broken_line}: {result.problem}")
-    if not result.ok:
-        raise typer.Exit(1)
 
 
 # ----- projections --------------------------------------------------------------------------

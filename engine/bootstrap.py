@@ -28,8 +28,11 @@ from engine.settings import HOME_DIR, Settings, load_settings
 # The runner (providers, YAML), the service and the views (SQLAlchemy) load on first use: a
 # read command needs none of them, and importing them costs more than the read itself.
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from engine.runner import Listener, Runner
     from engine.service import Service
+    from projections.checkpoints import Checkpointer
     from projections.runtime import Projections
 
 
@@ -66,9 +69,17 @@ class System:
                 retention_months=self.settings.history_retention_months,
                 create_tables=False,
             )
+            self._views.before_catch_up.append(self.checkpointer(self._views.engine).advance)
         if catch_up:
             self._views.catch_up()
         return self._views
+
+    def checkpointer(self, engine: Engine) -> Checkpointer:
+        """Signed checkpoints of the log, written before the views catch up (docs/security.md)."""
+        from engine.signing import load_or_create_signer
+        from projections.checkpoints import Checkpointer
+
+        return Checkpointer(self.app, engine, lambda: load_or_create_signer(self.settings.home))
 
     def close(self) -> None:
         if self._views is not None:
@@ -176,9 +187,11 @@ def _open(settings: Settings, clock: Clock, ids: IdFactory | None, *, set_up: bo
 
 
 def _create_view_tables(app: Conveyor, settings: Settings) -> None:
+    from projections.checkpoints import create_checkpoint_table
     from projections.views import open_projections
 
     views = open_projections(
         app, settings.sqlalchemy_url(), retention_months=settings.history_retention_months
     )
+    create_checkpoint_table(views.engine)
     views.engine.dispose()

@@ -21,7 +21,7 @@ A = TypeVar("A", bound="Application[Any]")
 
 # Raise it when a release adds or changes a table or index of the event store or the views:
 # a store set up at a lower version is set up again (every step is idempotent) on first use.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # One row: the version the store was last set up at. It is written last, so a set-up that
 # died halfway is done again by the next command.
 SCHEMA_TABLE = "conveyor_schema"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
 from projections import events
+from projections.checkpoints import Checks, Signs
 from projections.history import from_micros
 from projections.runtime import (
     Positioned,
@@ -328,6 +331,54 @@ def chained_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
         previous = digest
 
 
+# ----- the signed head ----------------------------------------------------------------------
+# An export's first line is a head signed with the workspace's key: how many records follow,
+# their range, the hash the chain ends in, and whether the store matched its signed
+# checkpoints when it was exported. Truncation, appended records and a recomputed chain each
+# contradict it; changing it breaks its signature.
+
+HEAD_KEY = "auditHead"
+HEAD_VERSION = 1
+HEAD_CONTEXT = b"conveyor audit head v1\x00"
+UNSIGNED = "unsigned: truncation and re-chaining cannot be detected"
+
+
+def _head_message(head: dict[str, Any]) -> bytes:
+    body = {key: value for key, value in head.items() if key != "signature"}
+    return HEAD_CONTEXT + canonical(body).encode()
+
+
+def signed_export(
+    records: Sequence[dict[str, Any]],
+    signer: Signs,
+    *,
+    scope: dict[str, Any],
+    exported_at: str,
+    store: dict[str, Any],
+) -> list[str]:
+    """The export's lines: the signed head, then the chained records."""
+    lines = list(chained_lines(records))
+    last = json.loads(lines[-1])["hash"] if lines else GENESIS
+    head: dict[str, Any] = {
+        HEAD_KEY: HEAD_VERSION,
+        "records": len(records),
+        "firstPosition": records[0]["position"] if records else None,
+        "lastPosition": records[-1]["position"] if records else None,
+        "firstAt": records[0]["at"] if records else None,
+        "lastAt": records[-1]["at"] if records else None,
+        "lastHash": last,
+        "scope": scope,
+        "exportedAt": exported_at,
+        "store": store,
+        "keyId": signer.key_id,
+    }
+    head["signature"] = signer.sign(_head_message(head)).hex()
+    return [canonical(head), *lines]
+
+
+# ----- verifying an export ------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -335,6 +386,10 @@ class Verification:
     broken_line: int | None = None
     problem: str | None = None
     last_hash: str | None = None
+    signed: bool = False
+    key_id: str | None = None
+    warning: str | None = None
+    head: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -343,33 +398,156 @@ class Verification:
             "brokenLine": self.broken_line,
             "problem": self.problem,
             "lastHash": self.last_hash,
+            "signed": self.signed,
+            "keyId": self.key_id,
+            "warning": self.warning,
         }
+
+
+def _load(number: int, line: str) -> Any:
+    """The line's JSON value; None if it is not JSON. Nesting too deep to parse is bad input."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValidationException(
+            f"line {number}: JSON nested too deeply to be an audit record; not an audit export"
+        ) from None
+    except ValueError:
+        return None
+
+
+def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line
+
+
+def _verify_chain(numbered: Iterable[tuple[int, str]]) -> tuple[Verification, list[int]]:
+    """Each line's hash and link to the line before; the line number of each record."""
+    previous = GENESIS
+    at: list[int] = []
+    for number, line in numbered:
+        record = _load(number, line)
+        try:
+            claimed = record.pop("hash")
+            linked = record.pop("prevHash")
+        except (KeyError, AttributeError, TypeError):
+            return Verification(False, len(at), number, "not a chained audit record"), at
+        if linked != previous:
+            problem = "prevHash does not match the hash of the line before"
+            return Verification(False, len(at), number, problem), at
+        if chain_hash(previous, record) != claimed:
+            return Verification(False, len(at), number, "the record does not match its hash"), at
+        previous = claimed
+        at.append(number)
+    return Verification(True, len(at), last_hash=previous), at
 
 
 def verify_lines(lines: Iterable[str]) -> Verification:
     """Check every line's hash and its link to the line before; name the first broken line."""
-    previous = GENESIS
-    count = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            claimed = record.pop("hash")
-            linked = record.pop("prevHash")
-        except (ValueError, KeyError, AttributeError):
-            return Verification(False, count, number, "not a chained audit record")
-        if linked != previous:
-            return Verification(
-                False, count, number, "prevHash does not match the hash of the line before"
-            )
-        if chain_hash(previous, record) != claimed:
-            return Verification(False, count, number, "the record does not match its hash")
-        previous = claimed
-        count += 1
-    return Verification(True, count, last_hash=previous)
+    return _verify_chain(_numbered(lines))[0]
 
 
-def verify_file(path: Path) -> Verification:
-    with path.open(encoding="utf-8") as handle:
-        return verify_lines(handle)
+def verify_trail(
+    lines: Iterable[str], key: Checks | None, *, allow_unsigned: bool = False
+) -> Verification:
+    """An export checked whole: its chain, then its signed head against the chain's end.
+
+    Without a signed head only the chain can be checked; that fails unless `allow_unsigned`,
+    since removing the head is all it takes to make a truncated or re-chained trail unsigned.
+    """
+    numbered = _numbered(lines)
+    first = next(numbered, None)
+    head: dict[str, Any] | None = None
+    rest: Iterable[tuple[int, str]] = numbered
+    if first is not None:
+        parsed = _load(*first)
+        if isinstance(parsed, dict) and HEAD_KEY in parsed:
+            head = parsed
+        else:
+            rest = itertools.chain([first], numbered)
+    chain, at = _verify_chain(rest)
+    if not chain.ok:
+        return chain
+    if head is None:
+        if allow_unsigned:
+            return replace(chain, warning=UNSIGNED)
+        return replace(chain, ok=False, problem=UNSIGNED)
+    assert first is not None
+    return _check_head(head, first[0], chain, at, key)
+
+
+def _check_head(
+    head: dict[str, Any], line: int, chain: Verification, at: list[int], key: Checks | None
+) -> Verification:
+    key_id = str(head.get("keyId"))
+    signed = replace(chain, signed=True, key_id=key_id, head=head)
+
+    def broken(problem: str, number: int | None = line) -> Verification:
+        return replace(signed, ok=False, problem=problem, broken_line=number)
+
+    if key is None:
+        return broken(
+            f"signed by key {key_id[:16]}, but there is no public key to check it with: "
+            "run this inside the workspace or pass --public-key"
+        )
+    if key_id != key.key_id:
+        return broken(f"signed by another key ({key_id[:16]}), not this one ({key.key_id[:16]})")
+    signature = head.get("signature")
+    try:
+        raw = bytes.fromhex(signature) if isinstance(signature, str) else b""
+    except ValueError:
+        raw = b""
+    if not key.verify(raw, _head_message(head)):
+        return broken("the signed head was altered: its signature does not match it")
+    claimed = int(head["records"])
+    if chain.records < claimed:
+        return broken(
+            f"truncated: the last {claimed - chain.records} record(s) were dropped "
+            f"(the signed head counts {claimed}, the file holds {chain.records})",
+            None,
+        )
+    if chain.records > claimed:
+        return broken(
+            f"appended: {chain.records - claimed} record(s) follow the {claimed} "
+            "the signed head counts",
+            at[claimed],
+        )
+    if chain.last_hash != head["lastHash"]:
+        return broken(
+            "re-chained: records were changed and the chain recomputed (the chain ends in "
+            f"{str(chain.last_hash)[:16]}, the signed head signs {str(head['lastHash'])[:16]})",
+            None,
+        )
+    store = head.get("store") or {}
+    if store.get("verified") is False:
+        return broken(
+            "the store did not match its signed checkpoints when this trail was exported: "
+            + str(store.get("problem")),
+            None,
+        )
+    return signed
+
+
+def read_lines(path: Path) -> list[str]:
+    """The file's lines as text; a file that is not UTF-8 text is refused as bad input."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValidationException(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValidationException(f"{path}: is a directory, not an audit export") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        number = data.count(b"\n", 0, error.start) + 1
+        raise ValidationException(
+            f"{path}: line {number} is not UTF-8 text; not an audit export"
+        ) from None
+    return text.splitlines()
+
+
+def verify_file(
+    path: Path, key: Checks | None = None, *, allow_unsigned: bool = False
+) -> Verification:
+    return verify_trail(read_lines(path), key, allow_unsigned=allow_unsigned)

@@ -6,7 +6,7 @@ import gc
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -423,6 +423,8 @@ class Projections:
         self.views = {view.name: view for view in views}
         self.batch = batch
         self._ready = False
+        # Steps run at the start of every catch-up: the log's signed checkpoints (bootstrap).
+        self.before_catch_up: list[Callable[[], object]] = []
 
     # ----- schema ---------------------------------------------------------------------------
 
@@ -480,6 +482,8 @@ class Projections:
         `bulk` (a rebuild from zero, nobody else writing) writes bigger batches.
         """
         started = time.perf_counter()
+        for step in self.before_catch_up:
+            step()
         wanted = list(names) if names is not None else list(self.views)
         for name in wanted:
             self.view(name)
