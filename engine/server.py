@@ -22,6 +22,9 @@ BEAT_SECONDS = 5.0
 # Rows of processes stopped or silent this long are deleted, so the table holds the fleet of
 # the last week rather than every process that ever ran.
 FORGET_AFTER_SECONDS = 7 * 86400.0
+# Seconds between two catch-ups of the views, each of which first signs a checkpoint over the
+# events recorded since the last one: a store nobody reads is still checkpointed this often.
+VIEWS_SECONDS = 30.0
 
 
 class Server:
@@ -64,6 +67,8 @@ class Server:
         beats = Heartbeats.of(self.app)
         beat_id = beats.register("server", {"server": self.id, "workers": len(self.workers)})
         self._forget(beats)
+        self._catch_up()
+        since_views = 0.0
         for worker in self.workers:
             thread = threading.Thread(
                 target=worker.run, args=(self._stop,), name=f"worker-{worker.id}", daemon=True
@@ -78,6 +83,10 @@ class Server:
                 except Exception as error:  # the store may be briefly unreachable
                     self._say(f"tick failed: {error}")
                 since_beat += self.interval
+                since_views += self.interval
+                if since_views >= VIEWS_SECONDS:
+                    self._catch_up()
+                    since_views = 0.0
                 if since_beat >= BEAT_SECONDS:
                     with contextlib.suppress(Exception):
                         beats.beat(beat_id)
@@ -96,6 +105,12 @@ class Server:
         self._stop.set()
         for worker in self.workers:
             worker.shutdown(0.0 if kill else worker.grace, kill=kill)
+
+    def _catch_up(self) -> None:
+        try:
+            self.system.views()
+        except Exception as error:  # a read model or the key may be broken: keep ticking
+            self._say(f"cannot catch the views up and checkpoint the log: {error}")
 
     def _forget(self, beats: Heartbeats) -> None:
         try:

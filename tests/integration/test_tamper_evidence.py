@@ -310,3 +310,26 @@ def test_a_store_opened_again_keeps_checking_with_the_same_key(settings: Setting
         assert checked.ok and checked.checkpoints == 2 and checked.through == views.head()
     finally:
         again.close()
+
+
+def test_a_running_server_checkpoints_events_that_no_command_read(
+    system: System, settings: Settings
+) -> None:
+    import threading
+
+    from engine.server import Server
+
+    system.app.disable_stage_transition("hello-site", "Deploy", reason="unread", by="bob")
+    # A separate process's view of the store: nothing has caught up since the write.
+    server_side = build(settings, env={})
+    try:
+        stop = threading.Event()
+        stop.set()  # no tick: what is checked happens as the server starts
+        Server(server_side).run(stop)
+    finally:
+        server_side.close()
+
+    engine = system.views(catch_up=False).engine
+    checked = verify_store(system.app, engine, _key(system))
+    assert checked.ok and checked.uncovered == 0
+    assert checked.through == system.app.recorder.max_notification_id()
