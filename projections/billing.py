@@ -256,12 +256,7 @@ class BillingRules:
                 raise ValidationException(
                     f"billing.{key}: unknown rule; known: " + ", ".join(sorted(camel))
                 )
-            default = getattr(cls(), name)
-            if isinstance(default, Decimal):
-                value = Decimal(str(value))
-            elif isinstance(default, tuple):
-                value = tuple(value)
-            changes[name] = value
+            changes[name] = _rule_value(f"billing.{key}", getattr(cls(), name), value)
         return replace(cls(), **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,6 +273,31 @@ class BillingRules:
         if seconds <= 0:
             return 0
         return max(1, math.ceil(seconds / 60))
+
+
+def _rule_value(path: str, default: Any, value: Any) -> Any:
+    """A rules file's value as the type of the rule's default, or a refusal naming the rule."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is type(default):
+            return value
+    elif isinstance(default, Decimal):
+        if isinstance(value, int | float | str):
+            try:
+                number = Decimal(str(value))
+            except ArithmeticError:
+                number = Decimal("NaN")
+            if number.is_finite() and number >= 0:
+                return number
+        raise ValidationException(f"{path}: must be a price of 0 or more, not {value!r:.40}")
+    elif isinstance(default, int | str):
+        if type(value) is type(default):
+            return value
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    wanted = {bool: "true or false", int: "a whole number", str: "a string"}.get(
+        type(default), "a list of strings"
+    )
+    raise ValidationException(f"{path}: must be {wanted}, not {value!r:.40}")
 
 
 def _camel(name: str) -> str:
