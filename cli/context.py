@@ -10,7 +10,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
@@ -18,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from typer.exceptions import TyperException
 
-from domain.errors import ConveyorError, InvalidDefinition, ValidationException
+from domain.errors import ConveyorError, InvalidDefinition
 
 if TYPE_CHECKING:  # the engine loads when a command opens the system, not at import
     from engine.bootstrap import System
@@ -152,18 +151,3 @@ def _store_hint(error: Exception) -> str:
     if "not a database" in text or "malformed" in text:
         return " (the store's file is damaged: restore it from a backup)"
     return ""
-
-
-def read_input(path: Path, what: str) -> bytes:
-    """The bytes of a file the user named; a refusal naming the path and the problem."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        problem = "no such file"
-    except IsADirectoryError:
-        problem = "is a directory, not a file"
-    except PermissionError:
-        problem = "permission denied"
-    except OSError as error:
-        problem = error.strerror or str(error)
-    raise ValidationException(f"{what}: cannot read {path}: {problem}")

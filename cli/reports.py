@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.context import handled, out, print_json, read_input, system
+from cli.context import handled, out, print_json, system
 from cli.lookup import find_execution
 from domain.errors import ValidationException
 
@@ -87,6 +87,7 @@ def _rules(
 def _rules_file(path: Path) -> dict[str, Any]:
     """A billing rules file's object; a refusal naming the file and what is wrong with it."""
     from domain.validation.jsontext import loads
+    from engine.inputs import read_input
 
     try:
         document = loads(read_input(path, "--rules"))

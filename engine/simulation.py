@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import heapq
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 from domain.errors import ConveyorError, ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.validation import jsontext
 from domain.vocabulary import (
     TERMINAL_EXECUTION_STATUSES,
     ActionStatus,
@@ -26,6 +26,7 @@ from domain.vocabulary import (
 )
 from engine.app import ActionResult, ActionWork, Conveyor
 from engine.clock import ManualClock, SequentialIds, parse_instant
+from engine.inputs import read_input
 from engine.settings import Settings
 
 DEFAULT_SECONDS = 60.0
@@ -70,11 +71,11 @@ class Scenario:
     @classmethod
     def load(cls, path: Path) -> Scenario:
         try:
-            document = json.loads(path.read_text())
-        except OSError as error:
-            raise ValidationException(f"scenario: cannot read {path}: {error}") from None
+            document = jsontext.loads(read_input(path, "scenario"))
         except ValueError as error:
-            raise ValidationException(f"scenario: {path} is not JSON: {error}") from None
+            raise ValidationException(f"scenario: {path} cannot be used: {error}") from None
+        if not isinstance(document, dict):
+            raise ValidationException(f"scenario: {path} must hold a JSON object")
         return cls.from_document(document, base=path.parent)
 
     @classmethod
@@ -153,9 +154,9 @@ def _pipelines(
         if isinstance(definition, str):
             source = (base or Path.cwd()) / definition
             try:
-                definition = json.loads(source.read_text())
-            except (OSError, ValueError) as error:
-                problems.append(f"pipelines.{name}: cannot read {source}: {error}")
+                definition = jsontext.loads(read_input(source, f"pipelines.{name}"))
+            except (ValidationException, ValueError) as error:
+                problems.append(str(error))
                 continue
         if not isinstance(definition, dict):
             problems.append(f"pipelines.{name}: must be a definition object or a file path")

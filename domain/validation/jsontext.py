@@ -83,7 +83,7 @@ def _walk(value: Any) -> list[Problem]:
     pending: list[tuple[Any, str, int]] = [(value, "$", 0)]
     while pending:
         here, path, depth = pending.pop()
-        if depth > MAX_DEPTH:
+        if depth >= MAX_DEPTH and isinstance(here, dict | list):  # one level more than allowed
             return [_too_deep(path)]
         if isinstance(here, _Duplicated):
             problems.extend(
