@@ -73,7 +73,7 @@ def _rules(
 
     values: dict[str, Any] = {}
     if rules_file is not None:
-        values.update(_rules_file(rules_file))
+        values.update(read_rules_file(rules_file))
     if rule:
         values["v1_age_rule"] = rule
     if any_execution:
@@ -84,7 +84,7 @@ def _rules(
     return BillingRules.from_mapping(values)
 
 
-def _rules_file(path: Path) -> dict[str, Any]:
+def read_rules_file(path: Path) -> dict[str, Any]:
     """A billing rules file's object; a refusal naming the file and what is wrong with it."""
     from domain.validation.jsontext import loads
     from engine.inputs import read_input

@@ -80,15 +80,20 @@ class Scenario:
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], base: Path | None = None) -> Scenario:
+        if not isinstance(document, Mapping):
+            raise ValidationException("scenario: must be a JSON object")
         problems: list[str] = []
-        pipelines = _pipelines(document, base, problems)
-        steps = _steps(document, pipelines, problems)
+        pipelines = _pipelines(_member(document, "pipelines", dict, problems), base, problems)
+        steps = _steps(_member(document, "events", list, problems), pipelines, problems)
         until = None
         if document.get("until"):
             try:
                 until = parse_instant(str(document["until"]))
             except ValueError:
                 problems.append("until: not an ISO 8601 instant")
+        durations = _durations(_member(document, "durations", dict, problems), problems)
+        billing = _member(document, "billing", dict, problems)
+        expect = _member(document, "expect", dict, problems)
         if not steps:
             problems.append("events: a scenario needs at least one event")
         if problems:
@@ -99,9 +104,9 @@ class Scenario:
             pipelines=pipelines,
             steps=tuple(steps),
             until=until,
-            billing=dict(document.get("billing") or {}),
-            durations={k: float(v) for k, v in (document.get("durations") or {}).items()},
-            expect=dict(document.get("expect") or {}),
+            billing=billing,
+            durations=durations,
+            expect=expect,
         )
 
     def variant(self, *, mode: str | None = None, pipeline_type: str | None = None) -> Scenario:
@@ -146,11 +151,32 @@ class Scenario:
         )
 
 
+def _member(document: Mapping[str, Any], name: str, kind: type, problems: list[str]) -> Any:
+    """A member that must be an object (dict) or a list; empty when absent or null."""
+    value = document.get(name)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        problems.append(f"{name}: must be {'an object' if kind is dict else 'a list'}")
+        return kind()
+    return value
+
+
+def _durations(raw: Mapping[str, Any], problems: list[str]) -> dict[str, float]:
+    durations = {}
+    for name, seconds in raw.items():
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+            durations[name] = float(seconds)
+        else:
+            problems.append(f"durations.{name}: must be a number of seconds, 0 or more")
+    return durations
+
+
 def _pipelines(
-    document: Mapping[str, Any], base: Path | None, problems: list[str]
+    declared: Mapping[str, Any], base: Path | None, problems: list[str]
 ) -> dict[str, dict[str, Any]]:
     pipelines: dict[str, dict[str, Any]] = {}
-    for name, definition in (document.get("pipelines") or {}).items():
+    for name, definition in declared.items():
         if isinstance(definition, str):
             source = (base or Path.cwd()) / definition
             try:
@@ -162,17 +188,21 @@ def _pipelines(
             problems.append(f"pipelines.{name}: must be a definition object or a file path")
             continue
         definition = definition.get("pipeline", definition)
+        if not isinstance(definition, dict):
+            problems.append(f"pipelines.{name}.pipeline: must be a definition object")
+            continue
         pipelines[name] = {**definition, "name": name}
     return pipelines
 
 
-def _steps(
-    document: Mapping[str, Any], pipelines: Mapping[str, Any], problems: list[str]
-) -> list[Step]:
+def _steps(events: list[Any], pipelines: Mapping[str, Any], problems: list[str]) -> list[Step]:
     steps: list[Step] = []
     previous: datetime | None = None
-    for index, raw in enumerate(document.get("events") or []):
+    for index, raw in enumerate(events):
         where = f"events[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: must be an object")
+            continue
         kinds = [k for k in STEP_KINDS if k in raw]
         if len(kinds) != 1:
             problems.append(f"{where}: needs exactly one of {', '.join(STEP_KINDS)}")
@@ -189,6 +219,8 @@ def _steps(
         name = str(raw[kind])
         if kind in ("create", "update") and name not in pipelines and "definition" not in raw:
             problems.append(f"{where}.{kind}: no pipeline '{name}' under 'pipelines'")
+        if "definition" in raw and not isinstance(raw["definition"], dict):
+            problems.append(f"{where}.definition: must be a definition object")
         if kind in ("approve", "reject", "disable", "enable", "retry") and "stage" not in raw:
             problems.append(f"{where}.stage: required for {kind}")
         steps.append(Step(at, kind, name, dict(raw), index))
