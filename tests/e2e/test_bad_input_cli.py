@@ -33,7 +33,7 @@ def refused(
 
 
 def events_of(ws: Workspace) -> bytes:
-    """The store's bytes: what `untouched` compares before and after a refused command."""
+    """The store's bytes, compared before and after a refused command."""
     return (ws.root / ".conveyor" / "conveyor.db").read_bytes()
 
 
@@ -118,19 +118,30 @@ def test_billing_rules_nested_deeply_or_of_the_wrong_shape_are_refused_with_exit
     ],
 )
 def test_a_malformed_database_url_is_refused_with_exit_2(ws: Workspace, url: str) -> None:
+    before = events_of(ws)
     for command in (("state", "x"), ("pipeline", "list"), ("tick",)):
         refused(
             ws.run(*command, expect=None, CONVEYOR_DATABASE_URL=url), 2, "CONVEYOR_DATABASE_URL"
         )
+    assert events_of(ws) == before
 
 
 def test_a_garbage_conveyor_now_is_refused_by_every_command(ws: Workspace) -> None:
-    for command in (("tick",), ("pipeline", "list"), ("state", "x"), ("audit",)):
+    ws.run("pipeline", "create", str(EXAMPLE), "--no-start")
+    before = events_of(ws)
+    for command in (
+        ("tick",),
+        ("pipeline", "list"),
+        ("state", "hello-site"),
+        ("audit",),
+        ("start", "hello-site"),
+    ):
         refused(
             ws.run(*command, expect=None, CONVEYOR_NOW="garbage"),
             2,
             "CONVEYOR_NOW: 'garbage' is not an ISO 8601 instant",
         )
+    assert events_of(ws) == before
 
 
 def test_a_full_disk_under_the_store_is_an_environment_fault_with_exit_1(
