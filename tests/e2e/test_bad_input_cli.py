@@ -101,7 +101,7 @@ def test_billing_rules_nested_deeply_or_of_the_wrong_shape_are_refused_with_exit
     cases = {
         "deep.jsonl": "nests more than 64 levels",
         "list.json": "must hold a JSON object of rules",
-        "price.json": "billing.v2PricePerMinute: must be a price of 0 or more",
+        "price.json": "billing.v2PricePerMinute: must be a price from 0 to 1000000",
         "missing.json": "cannot read missing.json: no such file",
         ".": "cannot read .: is a directory",
     }
