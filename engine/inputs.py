@@ -11,12 +11,16 @@ def read_input(path: Path, what: str) -> bytes:
     """The bytes of a file the user named; a refusal naming the path and the problem."""
     try:
         return path.read_bytes()
-    except FileNotFoundError:
-        problem = "no such file"
-    except IsADirectoryError:
-        problem = "is a directory, not a file"
-    except PermissionError:
-        problem = "permission denied"
     except OSError as error:
-        problem = error.strerror or str(error)
-    raise ValidationException(f"{what}: cannot read {path}: {problem}")
+        raise ValidationException(f"{what}: cannot read {path}: {problem(error)}") from None
+
+
+def problem(error: OSError) -> str:
+    """Why a file could not be read, in words (no `[Errno N]`, no repeated path)."""
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
