@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import getpass
 import json
@@ -13,6 +14,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.exceptions import TyperException
 
 from domain.errors import ConveyorError, InvalidDefinition
 
@@ -57,11 +60,14 @@ def report_error(error: ConveyorError, as_json: bool) -> None:
         sys.stderr.write(json.dumps(error.to_dict(), indent=2) + "\n")
         return
     if isinstance(error, InvalidDefinition):
-        err.print(f"[bold red]error[/] {error.code}: {error.message.splitlines()[0]}")
+        err.print(f"[bold red]error[/] {error.code}: {escape(error.message.splitlines()[0])}")
         for problem in error.problems:
-            err.print(f"  [yellow]{problem.path}[/]: {problem.message} [dim]\\[{problem.rule}][/]")
+            err.print(
+                f"  [yellow]{escape(problem.path)}[/]: {escape(problem.message)} "
+                f"[dim]\\[{escape(problem.rule)}][/]"
+            )
         return
-    err.print(f"[bold red]error[/] {error.code}: {error.message}")
+    err.print(f"[bold red]error[/] {error.code}: {escape(error.message)}")
 
 
 def handled(func: Callable[P, R]) -> Callable[P, R]:
@@ -75,16 +81,73 @@ def handled(func: Callable[P, R]) -> Callable[P, R]:
         except ConveyorError as error:
             report_error(error, as_json)
             raise typer.Exit(2) from None
-        except OSError as error:
-            err.print(f"[bold red]error[/] {error}")
-            raise typer.Exit(1) from None
-        except Exception as error:
-            # The store being unreachable (a wrong CONVEYOR_DATABASE_URL) is the common case.
-            # The store's own connection (engine/schema.py) is a bare sqlite3 one.
-            store_modules = ("eventsourcing", "psycopg", "sqlalchemy", "sqlite3")
-            if type(error).__module__.startswith(store_modules):
-                err.print(f"[bold red]error[/] the event store failed: {error}")
-                raise typer.Exit(1) from None
+        except (typer.Exit, typer.Abort, TyperException):  # usage errors, exits: typer's own
             raise
+        except Exception as error:
+            raise typer.Exit(report_fault(error)) from None
 
     return wrapper
+
+
+# The store's drivers: eventsourcing's, psycopg, SQLAlchemy, and the bare sqlite3 connection the
+# store's set-up (engine/schema.py) opens.
+_STORE_MODULES = ("eventsourcing", "psycopg", "sqlalchemy", "sqlite3")
+# Exit code of a tool the shell saw killed by SIGPIPE (128 + 13), as `yes | head -1` reports.
+BROKEN_PIPE_EXIT = 141
+
+
+def report_fault(error: Exception) -> int:
+    """Say what failed outside the request itself (the environment, the store, a bug) in one
+    line, never a traceback; the exit code. CONVEYOR_TRACEBACK=1 re-raises, for debugging."""
+    if isinstance(error, ConveyorError):
+        report_error(error, as_json=False)
+        return 2
+    if isinstance(error, BrokenPipeError):
+        # The reader went away (`conveyor audit --json | head -1`): stop quietly, as Unix tools
+        # do; stdout goes to /dev/null so the interpreter's last flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE_EXIT
+    if os.environ.get("CONVEYOR_TRACEBACK") == "1":
+        raise error
+    if isinstance(error, OSError):
+        message = describe_os_error(error)
+    elif type(error).__module__.startswith(_STORE_MODULES):
+        message = f"the event store {_store_label()}failed: {error}{_store_hint(error)}"
+    else:
+        message = (
+            f"internal error ({type(error).__name__}: {error}); this is a bug in Conveyor, "
+            "run again with CONVEYOR_TRACEBACK=1 to see where"
+        )
+    err.print(f"[bold red]error[/] {escape(message)}")
+    return 1
+
+
+def describe_os_error(error: OSError) -> str:
+    """An operating-system failure as the path and the problem, without Python's `[Errno N]`."""
+    problem = error.strerror or str(error)
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        problem += " (the disk is full, or a file-size limit was reached)"
+    if error.filename is None:
+        return problem
+    if error.filename2 is not None:
+        return f"{error.filename} -> {error.filename2}: {problem}"
+    return f"{error.filename}: {problem}"
+
+
+def _store_label() -> str:
+    from engine.settings import load_settings
+
+    try:
+        return f"({load_settings().store_label()}) "
+    except Exception:  # the settings themselves may be what is wrong
+        return ""
+
+
+def _store_hint(error: Exception) -> str:
+    text = str(error).lower()
+    if "disk i/o error" in text or "disk is full" in text:
+        return " (is the disk holding the store full, or a file-size limit reached?)"
+    if "not a database" in text or "malformed" in text:
+        return " (the store's file is damaged: restore it from a backup)"
+    return ""

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from cli.context import handled, out, print_json
 from domain.errors import InvalidDefinition, Problem, ValidationException
+from engine.inputs import problem
 
 MAX_EXAMPLES = 100_000
 
@@ -21,8 +22,14 @@ def _definition(path: Path) -> dict[str, Any]:
 
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidDefinition([Problem("$", "file", f"cannot read {path}: {error}")]) from None
+    except OSError as error:
+        raise InvalidDefinition(
+            [Problem("$", "file", f"cannot read {path}: {problem(error)}")]
+        ) from None
+    except UnicodeDecodeError as error:
+        raise InvalidDefinition(
+            [Problem("$", "json", f"{path} is not UTF-8 text: {error.reason}")]
+        ) from None
     parse_definition(text)
     document = json.loads(text)
     return dict(document.get("pipeline", document))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli import render, service
-from cli.context import actor, err, handled, out, print_json, system
+from cli.context import actor, handled, out, print_json, report_fault, system
 from cli.explore import explore_command
 from cli.lookup import find_execution
 from cli.reports import (
@@ -25,7 +25,7 @@ from cli.reports import (
     state_document,
 )
 from cli.secrets import secrets_app
-from domain.errors import ConveyorError, InvalidDefinition, Problem, ValidationException
+from domain.errors import InvalidDefinition, Problem, ValidationException
 from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 
 # The engine, the domain model, validation (pydantic) and the views load inside the commands
@@ -707,9 +707,8 @@ def explain(execution_id: str, as_json: JsonFlag = False) -> None:
 def main() -> None:
     try:
         app()
-    except ConveyorError as error:  # raised outside a command (settings)
-        err.print(f"[bold red]error[/] {error.code}: {error.message}")
-        raise SystemExit(2) from None
+    except Exception as error:  # raised outside a command's own handling (settings, a pipe)
+        raise SystemExit(report_fault(error)) from None
 
 
 if __name__ == "__main__":

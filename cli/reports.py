@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -71,10 +70,7 @@ def _rules(
 
     values: dict[str, Any] = {}
     if rules_file is not None:
-        try:
-            values.update(json.loads(rules_file.read_text()))
-        except (OSError, ValueError) as error:
-            raise ValidationException(f"--rules: cannot read {rules_file}: {error}") from None
+        values.update(read_rules_file(rules_file))
     if rule:
         values["v1_age_rule"] = rule
     if any_execution:
@@ -83,6 +79,20 @@ def _rules(
         values["v1_free_tier"] = True
         values["v2_free_tier"] = True
     return BillingRules.from_mapping(values)
+
+
+def read_rules_file(path: Path) -> dict[str, Any]:
+    """A billing rules file's object; a refusal naming the file and what is wrong with it."""
+    from domain.validation.jsontext import loads
+    from engine.inputs import read_input
+
+    try:
+        document = loads(read_input(path, "--rules"))
+    except ValueError as error:
+        raise ValidationException(f"--rules: {path} cannot be used: {error}") from None
+    if not isinstance(document, dict):
+        raise ValidationException(f"--rules: {path} must hold a JSON object of rules")
+    return document
 
 
 def render_billing(report: BillingReport) -> None:

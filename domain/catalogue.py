@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from domain.vocabulary import ActionCategory
 
@@ -30,6 +32,55 @@ OWNERS = ("AWS", "ThirdParty", "Custom")
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """Configuration an action type cannot run without: any one of `alternatives` (each a set
+    of keys that must all hold a non-blank value), or a non-empty action field of `fields`."""
+
+    what: str
+    alternatives: tuple[tuple[str, ...], ...]
+    fields: tuple[str, ...] = ()
+
+    def met(self, configuration: Mapping[str, Any], action: Mapping[str, Any]) -> bool:
+        if any(_filled(action.get(name)) for name in self.fields):
+            return True
+        return any(all(_filled(configuration.get(k)) for k in keys) for keys in self.alternatives)
+
+    def describe(self) -> str:
+        choices = [" and ".join(keys) for keys in self.alternatives]
+        choices += [f"the action's '{name}' field" for name in self.fields]
+        return f"{self.what}: set {' or '.join(choices)}"
+
+
+def _filled(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, list):
+        return any(isinstance(item, str) and item.strip() for item in value)
+    return False
+
+
+# The configuration each built-in kind needs, declared once: validation checks it when a
+# definition is created or validated, so a missing key never waits until the action runs.
+REPOSITORY_KEYS = ("RepositoryUrl", "Repository", "RepositoryName", "FullRepositoryId")
+_REQUIRED: dict[str, tuple[Requirement, ...]] = {
+    "git-source": (
+        Requirement("the repository", (*((k,) for k in REPOSITORY_KEYS), ("Owner", "Repo"))),
+        Requirement("the branch", (("BranchName",), ("Branch",))),
+    ),
+    "s3-source": (
+        Requirement("the bucket", (("S3Bucket",),)),
+        Requirement("the object", (("S3ObjectKey",),)),
+    ),
+    "s3-deploy": (Requirement("the bucket", (("BucketName",),)),),
+    "shell": (Requirement("the commands to run", (("Commands",),), fields=("commands",)),),
+}
+# Configuration keys whose value is JSON text: a list of {name, value, type} objects.
+_ENVIRONMENT_KEYS: dict[str, tuple[str, ...]] = {"codebuild": ("EnvironmentVariables",)}
+# CodeBuild's environment variable types (the secret ones resolve from the workspace's store).
+ENVIRONMENT_VARIABLE_TYPES = ("PLAINTEXT", "PARAMETER_STORE", "SECRETS_MANAGER")
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     """One action type: its identity, allowed input/output artifact counts and local meaning."""
 
@@ -41,6 +92,16 @@ class ProviderSpec:
     kind: str
     default_timeout_minutes: int
     billable: bool = True
+
+    @property
+    def required(self) -> tuple[Requirement, ...]:
+        """The configuration this action type cannot run without."""
+        return _REQUIRED.get(self.kind, ())
+
+    @property
+    def environment_keys(self) -> tuple[str, ...]:
+        """Configuration keys holding a JSON list of {name, value, type} objects."""
+        return _ENVIRONMENT_KEYS.get(self.kind, ())
 
 
 _HOUR = 60

@@ -55,6 +55,10 @@ def resolve_configuration(
     return {key: resolve(value, scopes) for key, value in config.items()}
 
 
+# CodePipeline's limit on a variable's value given when an execution starts.
+OVERRIDE_MAX = 1000
+
+
 def execution_variables(
     declared: Mapping[str, str | None], overrides: Mapping[str, str]
 ) -> dict[str, str]:
@@ -73,6 +77,11 @@ def execution_variables(
             )
         elif not value:
             problems.append(f"variables.{key}: must not be empty [variable.empty]")
+        elif len(value) > OVERRIDE_MAX:
+            problems.append(
+                f"variables.{key}: the value has {len(value)} characters; at most "
+                f"{OVERRIDE_MAX} [variable.value-length]"
+            )
     if problems:
         raise ValidationException("; ".join(problems))
     resolved = {name: default for name, default in declared.items() if default}

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlparse
 
 from domain.errors import ValidationException
 from domain.validation import Limits
+from engine.clock import parse_instant
 
 # The store's directory, found as git finds `.git`: here or in the nearest directory above.
 HOME_DIR = ".conveyor"
@@ -100,7 +101,12 @@ class Settings:
         """The PostgreSQL database of CONVEYOR_DATABASE_URL, or None for the SQLite file."""
         if not self.database_url:
             return None
-        parsed = urlparse(self.database_url)
+        try:
+            parsed = urlparse(self.database_url)
+        except ValueError as error:  # an unclosed IPv6 host: `[::1`
+            raise ValidationException(
+                f"CONVEYOR_DATABASE_URL: not a URL ({error}); use postgresql://user@host:port/dbname"
+            ) from None
         if parsed.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
             raise ValidationException(
                 f"CONVEYOR_DATABASE_URL: unsupported scheme '{parsed.scheme}'; use "
@@ -175,6 +181,18 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _check_instant(env: Mapping[str, str], name: str) -> None:
+    raw = env.get(name)
+    if not raw:
+        return
+    try:
+        parse_instant(raw)
+    except ValueError:
+        raise ValidationException(
+            f"{name}: '{raw}' is not an ISO 8601 instant (for example 2026-11-20T14:00:00Z)"
+        ) from None
+
+
 def find_home(cwd: Path, env: Mapping[str, str]) -> Path | None:
     """The store a command uses: CONVEYOR_HOME when set (whether or not it exists), else the
     nearest `.conveyor/` in `cwd` or a directory above it, as git finds `.git`; else None."""
@@ -211,7 +229,8 @@ def load_settings(
     persistence = env.get("CONVEYOR_PERSISTENCE", "native")
     if persistence not in ("native", "sqlalchemy"):
         raise ValidationException("CONVEYOR_PERSISTENCE: use 'native' or 'sqlalchemy'")
-    return Settings(
+    _check_instant(env, "CONVEYOR_NOW")
+    settings = Settings(
         home=home.resolve(),
         database_url=env.get("CONVEYOR_DATABASE_URL") or None,
         limits=Limits(max_stages=max_stages),
@@ -224,3 +243,5 @@ def load_settings(
         lease_seconds=_positive_float(env, "CONVEYOR_LEASE_SECONDS", 30.0),
         max_worker_losses=max(1, _int(env, "CONVEYOR_MAX_WORKER_LOSSES", 2)),
     )
+    settings.postgres_target()  # a malformed CONVEYOR_DATABASE_URL is refused by every command
+    return settings

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import heapq
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 from domain.errors import ConveyorError, ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
+from domain.validation import jsontext
 from domain.vocabulary import (
     TERMINAL_EXECUTION_STATUSES,
     ActionStatus,
@@ -26,6 +26,7 @@ from domain.vocabulary import (
 )
 from engine.app import ActionResult, ActionWork, Conveyor
 from engine.clock import ManualClock, SequentialIds, parse_instant
+from engine.inputs import read_input
 from engine.settings import Settings
 
 DEFAULT_SECONDS = 60.0
@@ -70,24 +71,29 @@ class Scenario:
     @classmethod
     def load(cls, path: Path) -> Scenario:
         try:
-            document = json.loads(path.read_text())
-        except OSError as error:
-            raise ValidationException(f"scenario: cannot read {path}: {error}") from None
+            document = jsontext.loads(read_input(path, "scenario"))
         except ValueError as error:
-            raise ValidationException(f"scenario: {path} is not JSON: {error}") from None
+            raise ValidationException(f"scenario: {path} cannot be used: {error}") from None
+        if not isinstance(document, dict):
+            raise ValidationException(f"scenario: {path} must hold a JSON object")
         return cls.from_document(document, base=path.parent)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], base: Path | None = None) -> Scenario:
+        if not isinstance(document, Mapping):
+            raise ValidationException("scenario: must be a JSON object")
         problems: list[str] = []
-        pipelines = _pipelines(document, base, problems)
-        steps = _steps(document, pipelines, problems)
+        pipelines = _pipelines(_member(document, "pipelines", dict, problems), base, problems)
+        steps = _steps(_member(document, "events", list, problems), pipelines, problems)
         until = None
         if document.get("until"):
             try:
                 until = parse_instant(str(document["until"]))
             except ValueError:
                 problems.append("until: not an ISO 8601 instant")
+        durations = _durations(_member(document, "durations", dict, problems), problems)
+        billing = _member(document, "billing", dict, problems)
+        expect = _member(document, "expect", dict, problems)
         if not steps:
             problems.append("events: a scenario needs at least one event")
         if problems:
@@ -98,9 +104,9 @@ class Scenario:
             pipelines=pipelines,
             steps=tuple(steps),
             until=until,
-            billing=dict(document.get("billing") or {}),
-            durations={k: float(v) for k, v in (document.get("durations") or {}).items()},
-            expect=dict(document.get("expect") or {}),
+            billing=billing,
+            durations=durations,
+            expect=expect,
         )
 
     def variant(self, *, mode: str | None = None, pipeline_type: str | None = None) -> Scenario:
@@ -145,33 +151,58 @@ class Scenario:
         )
 
 
+def _member(document: Mapping[str, Any], name: str, kind: type, problems: list[str]) -> Any:
+    """A member that must be an object (dict) or a list; empty when absent or null."""
+    value = document.get(name)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        problems.append(f"{name}: must be {'an object' if kind is dict else 'a list'}")
+        return kind()
+    return value
+
+
+def _durations(raw: Mapping[str, Any], problems: list[str]) -> dict[str, float]:
+    durations = {}
+    for name, seconds in raw.items():
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+            durations[name] = float(seconds)
+        else:
+            problems.append(f"durations.{name}: must be a number of seconds, 0 or more")
+    return durations
+
+
 def _pipelines(
-    document: Mapping[str, Any], base: Path | None, problems: list[str]
+    declared: Mapping[str, Any], base: Path | None, problems: list[str]
 ) -> dict[str, dict[str, Any]]:
     pipelines: dict[str, dict[str, Any]] = {}
-    for name, definition in (document.get("pipelines") or {}).items():
+    for name, definition in declared.items():
         if isinstance(definition, str):
             source = (base or Path.cwd()) / definition
             try:
-                definition = json.loads(source.read_text())
-            except (OSError, ValueError) as error:
-                problems.append(f"pipelines.{name}: cannot read {source}: {error}")
+                definition = jsontext.loads(read_input(source, f"pipelines.{name}"))
+            except (ValidationException, ValueError) as error:
+                problems.append(str(error))
                 continue
         if not isinstance(definition, dict):
             problems.append(f"pipelines.{name}: must be a definition object or a file path")
             continue
         definition = definition.get("pipeline", definition)
+        if not isinstance(definition, dict):
+            problems.append(f"pipelines.{name}.pipeline: must be a definition object")
+            continue
         pipelines[name] = {**definition, "name": name}
     return pipelines
 
 
-def _steps(
-    document: Mapping[str, Any], pipelines: Mapping[str, Any], problems: list[str]
-) -> list[Step]:
+def _steps(events: list[Any], pipelines: Mapping[str, Any], problems: list[str]) -> list[Step]:
     steps: list[Step] = []
     previous: datetime | None = None
-    for index, raw in enumerate(document.get("events") or []):
+    for index, raw in enumerate(events):
         where = f"events[{index}]"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: must be an object")
+            continue
         kinds = [k for k in STEP_KINDS if k in raw]
         if len(kinds) != 1:
             problems.append(f"{where}: needs exactly one of {', '.join(STEP_KINDS)}")
@@ -188,6 +219,8 @@ def _steps(
         name = str(raw[kind])
         if kind in ("create", "update") and name not in pipelines and "definition" not in raw:
             problems.append(f"{where}.{kind}: no pipeline '{name}' under 'pipelines'")
+        if "definition" in raw and not isinstance(raw["definition"], dict):
+            problems.append(f"{where}.definition: must be a definition object")
         if kind in ("approve", "reject", "disable", "enable", "retry") and "stage" not in raw:
             problems.append(f"{where}.stage: required for {kind}")
         steps.append(Step(at, kind, name, dict(raw), index))

@@ -256,12 +256,7 @@ class BillingRules:
                 raise ValidationException(
                     f"billing.{key}: unknown rule; known: " + ", ".join(sorted(camel))
                 )
-            default = getattr(cls(), name)
-            if isinstance(default, Decimal):
-                value = Decimal(str(value))
-            elif isinstance(default, tuple):
-                value = tuple(value)
-            changes[name] = value
+            changes[name] = _rule_value(f"billing.{key}", getattr(cls(), name), value)
         return replace(cls(), **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -278,6 +273,39 @@ class BillingRules:
         if seconds <= 0:
             return 0
         return max(1, math.ceil(seconds / 60))
+
+
+def _rule_value(path: str, default: Any, value: Any) -> Any:
+    """A rules file's value as the type of the rule's default, or a refusal naming the rule."""
+    if isinstance(default, Decimal):
+        return _price(path, value)
+    if isinstance(default, tuple):
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        raise ValidationException(f"{path}: must be a list of strings, not {value!r:.40}")
+    if type(value) is int is type(default) and not 0 <= value <= _COUNT_MAX:
+        raise ValidationException(f"{path}: must be from 0 to {_COUNT_MAX}, not {value}")
+    if type(value) is type(default):  # bool, int or str, exactly: true is not 1
+        return value
+    wanted = {bool: "true or false", int: "a whole number"}.get(type(default), "a string")
+    raise ValidationException(f"{path}: must be {wanted}, not {value!r:.40}")
+
+
+# Days, pipelines and minutes: far above any real rule, far below a date's overflow.
+_COUNT_MAX = 100_000
+# Far above any real price, and small enough that no bill's arithmetic overflows.
+_PRICE_MAX = Decimal(1_000_000)
+
+
+def _price(path: str, value: Any) -> Decimal:
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = Decimal(str(value))
+        except ArithmeticError:
+            number = Decimal("NaN")
+        if number.is_finite() and 0 <= number <= _PRICE_MAX:
+            return number
+    raise ValidationException(f"{path}: must be a price from 0 to {_PRICE_MAX}, not {value!r:.40}")
 
 
 def _camel(name: str) -> str:

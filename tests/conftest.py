@@ -23,6 +23,14 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+# `make fuzz`: the parsers' fuzz test (tests/property/test_fuzz_parsers.py) at 2,000 cases for
+# each of its six parsers: 12,000 in all.
+settings.register_profile(
+    "fuzz",
+    max_examples=2_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 POSTGRES_ADMIN = os.environ.get(

@@ -7,8 +7,9 @@ from typing import Any
 
 from domain import catalogue
 from domain.validation import constraints as c
+from domain.validation import jsontext
 from domain.validation.checker import ActionView, Checker
-from domain.validation.raw import integer, items, key, obj, short
+from domain.validation.raw import integer, items, key, kind, obj, short
 from domain.vocabulary import ActionCategory
 
 _NO_REGION_OWNERS = ("ThirdParty", "Custom")
@@ -46,6 +47,8 @@ def check_action(
             f"runOrder must be {lo}..{hi}, not {run_order}",
         )
     _check_configuration(check, f"{path}.configuration", action.get("configuration"))
+    if spec is not None:
+        _check_provider_configuration(check, view, spec)
     check.string_list(f"{path}.commands", action.get("commands"), c.COMMANDS)
     check.string_list(f"{path}.outputVariables", action.get("outputVariables"), c.OUTPUT_VARIABLES)
     _check_artifacts(check, view, spec)
@@ -142,6 +145,55 @@ def _check_configuration(check: Checker, path: str, configuration: Any) -> None:
                 f"values have 1 to {c.CONFIGURATION_VALUE_MAX} (variable references "
                 "count as written)",
             )
+
+
+def _check_provider_configuration(
+    check: Checker, view: ActionView, spec: catalogue.ProviderSpec
+) -> None:
+    """What the action type declares it needs (domain/catalogue.py), checked before it runs."""
+    configuration = obj(view.raw.get("configuration"))
+    for requirement in spec.required:
+        if not requirement.met(configuration, view.raw):
+            first = requirement.alternatives[0][0]
+            check.add(
+                f"{view.path}.configuration{key(first)}",
+                "configuration.required",
+                f"action '{view.name}' ({spec.category} {spec.provider}) needs "
+                f"{requirement.describe()}",
+            )
+    for name in spec.environment_keys:
+        value = configuration.get(name)
+        if isinstance(value, str):
+            _check_environment_json(check, f"{view.path}.configuration{key(name)}", name, value)
+
+
+def _check_environment_json(check: Checker, path: str, name: str, text: str) -> None:
+    rule = "configuration.environment-variables"
+    shape = f"{name} must be a JSON array of {{name, value, type}} objects"
+    try:
+        entries = jsontext.loads(text)
+    except jsontext.JsonTextError as error:
+        check.add(path, rule, f"{shape}; {error.problems[0].message}")
+        return
+    if not isinstance(entries, list):
+        check.add(path, rule, f"{shape}, not {kind(entries)}")
+        return
+    types = catalogue.ENVIRONMENT_VARIABLE_TYPES
+    for index, entry in enumerate(entries):
+        item = obj(entry)
+        fault = None
+        if not isinstance(entry, dict):
+            fault = f"is {kind(entry)}, not an object"
+        elif not (isinstance(item.get("name"), str) and item["name"].strip()):
+            fault = "needs a 'name' string"
+        elif not isinstance(item.get("value"), str):
+            fault = "needs a 'value' string"
+        elif item.get("type", "PLAINTEXT") not in types:
+            fault = f"has type {short(str(item.get('type')))}; types are {', '.join(types)}"
+        elif unknown := sorted(set(item) - {"name", "value", "type"}):
+            fault = f"has unknown field '{short(str(unknown[0]))}'"
+        if fault:
+            check.add(path, rule, f"{shape}; entry {index} {fault}")
 
 
 def _check_region(check: Checker, view: ActionView, owner: Any) -> None:

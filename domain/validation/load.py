@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from domain.errors import Problem
+from domain.validation import jsontext
 from domain.validation.raw import ROOT, kind
 
 WRAPPER_KEYS = ("pipeline", "metadata", "tags")
@@ -37,18 +37,9 @@ def load_document(
 
 def _parse_json(text: str | bytes, problems: list[Problem]) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        problems.append(
-            Problem(
-                "$",
-                "json",
-                f"the document is not valid JSON: {error.msg} "
-                f"at line {error.lineno}, column {error.colno}",
-            )
-        )
-    except UnicodeDecodeError as error:
-        problems.append(Problem("$", "json", f"the document is not UTF-8 text: {error.reason}"))
+        return jsontext.loads(text)
+    except jsontext.JsonTextError as error:
+        problems.extend(error.problems)
     return _UNPARSED
 
 

@@ -13,6 +13,7 @@ import yaml
 from domain.definition import PipelineDeclaration
 from domain.errors import ConveyorError, InvalidDefinition, Problem
 from domain.vocabulary import ActionCategory
+from engine.inputs import problem as read_problem
 from projections.billing import BillingRules
 
 KINDS = ("passes-before", "never-regresses", "max-wait", "lead-time", "at-most-in-flight")
@@ -132,12 +133,21 @@ def load_spec(path: Path | None, declaration: PipelineDeclaration) -> Spec:
         return Spec()
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InvalidProperties([Problem("$", "file", f"cannot read {path}: {error}")]) from None
+    except OSError as error:
+        raise InvalidProperties(
+            [Problem("$", "file", f"cannot read {path}: {read_problem(error)}")]
+        ) from None
+    except UnicodeDecodeError as error:
+        raise InvalidProperties(
+            [Problem("$", "yaml", f"{path} is not UTF-8 text: {error.reason}")]
+        ) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:
         problem = Problem("$", "yaml", f"{path} is not YAML or JSON: {error}")
+        raise InvalidProperties([problem]) from None
+    except RecursionError:
+        problem = Problem("$", "yaml", f"{path} nests lists and mappings too deeply")
         raise InvalidProperties([problem]) from None
     return parse_spec(document if document is not None else {}, declaration)
 

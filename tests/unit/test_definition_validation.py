@@ -254,6 +254,7 @@ def test_to_document_applies_the_defaults_get_pipeline_shows_and_omits_absent_fi
                 {
                     "name": "Checkout",
                     "actionTypeId": source()["actionTypeId"],
+                    "configuration": source()["configuration"],
                     "outputArtifacts": [{"name": "SourceOut"}],
                 }
             ],
@@ -332,7 +333,10 @@ def test_a_missing_required_field_is_reported_with_the_required_rule() -> None:
 def test_a_value_of_the_wrong_json_type_is_refused_without_coercion() -> None:
     document = simple()
     document["stages"][1]["actions"][0]["runOrder"] = "2"
-    document["stages"][1]["actions"][0]["configuration"] = {"PollForSourceChanges": False}
+    document["stages"][1]["actions"][0]["configuration"] = {
+        "Commands": "make",
+        "PollForSourceChanges": False,
+    }
     problems = problems_of(document)
     assert {(p.path, p.rule) for p in problems} == {
         ("pipeline.stages[1].actions[0].runOrder", "field.type"),
@@ -541,7 +545,7 @@ def test_custom_actions_git_and_github_sources_and_compute_commands_are_accepted
     github["actionTypeId"].update(provider="GitHub", owner="ThirdParty")
     commands = shell("Run", inputs=("GitOut",), commands=["make test"])
     commands["actionTypeId"].update(category="Compute", provider="Commands")
-    s3_deploy = shell("Ship", inputs=("Built",))
+    s3_deploy = shell("Ship", inputs=("Built",), configuration={"BucketName": "site"})
     s3_deploy["actionTypeId"].update(category="Deploy", provider="S3")
     parse_definition(
         pipeline(
@@ -664,7 +668,14 @@ def test_references_that_do_not_resolve_before_the_action_runs_are_refused() -> 
 
 def test_configuration_keys_and_values_have_length_limits() -> None:
     action = shell(
-        "A", configuration={"K" * 51: "v", "Long": "x" * 1001, "Empty": "", "Max": "y" * 1000}
+        "A",
+        configuration={
+            "Commands": "make",
+            "K" * 51: "v",
+            "Long": "x" * 1001,
+            "Empty": "",
+            "Max": "y" * 1000,
+        },
     )
     assert rules_at(pipeline(("Source", [source()]), ("Build", [action]))) == {
         (f"pipeline.stages[1].actions[0].configuration.{'K' * 51}", "configuration.key-length"),
@@ -674,7 +685,7 @@ def test_configuration_keys_and_values_have_length_limits() -> None:
 
 
 def test_configuration_keys_that_are_not_identifiers_are_quoted_in_the_path() -> None:
-    action = shell("A", configuration={"my key": ""})
+    action = shell("A", configuration={"Commands": "make", "my key": ""})
     problem = only_problem(pipeline(("Source", [source()]), ("Build", [action])))
     assert problem.path == 'pipeline.stages[1].actions[0].configuration["my key"]'
 
