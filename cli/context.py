@@ -80,7 +80,7 @@ def handled(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except ConveyorError as error:
             report_error(error, as_json)
-            raise typer.Exit(2) from None
+            raise typer.Exit(error.exit_code) from None
         except (typer.Exit, typer.Abort, TyperException):  # usage errors, exits: typer's own
             raise
         except Exception as error:
@@ -101,7 +101,7 @@ def report_fault(error: Exception) -> int:
     line, never a traceback; the exit code. CONVEYOR_TRACEBACK=1 re-raises, for debugging."""
     if isinstance(error, ConveyorError):
         report_error(error, as_json=False)
-        return 2
+        return error.exit_code
     if isinstance(error, BrokenPipeError):
         # The reader went away (`conveyor audit --json | head -1`): stop quietly, as Unix tools
         # do; stdout goes to /dev/null so the interpreter's last flush cannot fail again.

@@ -11,6 +11,8 @@ class ConveyorError(Exception):
 
     code = "ConveyorError"
     http_status = 400
+    # The CLI's exit code: 2 for a refused request; 1 where the environment is at fault.
+    exit_code = 2
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

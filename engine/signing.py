@@ -29,6 +29,8 @@ class SigningKeyException(ConveyorError):
     """The signing key cannot be read or made safely (an environment fault: exit 1)."""
 
     code = "SigningKeyException"
+    exit_code = 1
+    http_status = 500
 
 
 @dataclass(frozen=True)

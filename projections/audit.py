@@ -319,7 +319,10 @@ def canonical(record: dict[str, Any]) -> str:
 
 
 def chain_hash(previous: str, record: dict[str, Any]) -> str:
-    return hashlib.sha256((previous + canonical(record)).encode()).hexdigest()
+    # surrogatepass: a lone surrogate (possible in a hand-edited file) hashes instead of
+    # raising; valid UTF-8 text encodes exactly as before.
+    text = previous + canonical(record)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def chained_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:

@@ -161,3 +161,16 @@ def test_verify_without_a_file_or_store_and_of_a_missing_file_exits_2(tmp_path: 
     ws = Workspace(tmp_path, init=False)
     assert "give an exported FILE, --store, or both" in ws.run("audit", "verify", expect=2).stderr
     assert "no such file" in ws.run("audit", "verify", "missing.jsonl", expect=2).stderr
+
+
+def test_a_signing_key_readable_by_others_is_an_environment_fault_exit_1(
+    workspace: Workspace,
+) -> None:
+    key = workspace.root / ".conveyor" / "keys" / "signing.key"
+    assert key.exists()
+    key.chmod(0o644)
+
+    done = workspace.run("audit", "--all", "-o", "trail.jsonl", expect=1)
+
+    assert "signing.key" in done.stderr
+    assert "Traceback" not in done.stderr
