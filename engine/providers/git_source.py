@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from domain.catalogue import REPOSITORY_KEYS
 from domain.vocabulary import ActionCategory
 from engine.providers.base import (
     JOB_FAILED,
@@ -22,7 +23,7 @@ from engine.providers.base import (
 )
 from engine.providers.process import ActionLog, Completed, Deadline, base_environment, run, run_bash
 
-_REPOSITORY_KEYS = ("RepositoryUrl", "Repository", "RepositoryName", "FullRepositoryId")
+_REPOSITORY_KEYS = REPOSITORY_KEYS  # declared once, with the provider, in the catalogue
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^[^/\s]+@[^/\s]+:")
 # CodePipeline caps CommitMessage at 100 KB.
 _MAX_MESSAGE_BYTES = 100 * 1024
