@@ -218,14 +218,15 @@ def test_a_json_configuration_with_a_reference_outside_its_strings_is_refused(
         "configuration": {"EnvironmentVariables": '[{"name": "TAG", "value": #{variables.Value}}]'},
     }
 
-    execution = _run(ws, _pipeline(build), 'Value="v1"', expect=1)
+    ws.write("pipeline.json", _pipeline(build))
 
-    shown = ws.json("executions", "show", execution)
-    failed = next(d for d in shown["actionExecutionDetails"] if d["actionName"] == "Echo")
-    assert failed["status"] == "Failed"
-    summary = json.dumps(failed)
-    assert "EnvironmentVariables is not valid JSON" in summary
-    assert "#{variables.Value}" in summary
+    # `#{...}` outside a JSON string is not JSON: refused when the definition is validated,
+    # long before a value could be spliced into it (the build also refuses it, for old stores).
+    refused = ws.run("pipeline", "create", "pipeline.json", "--no-start", expect=2)
+
+    assert "EnvironmentVariables" in refused.stderr
+    assert "not valid JSON" in refused.stderr
+    assert ws.json("pipeline", "list")["pipelines"] == []
 
 
 # No '/' and no space, so it passes for an scp-like URL; the marker lands beside the store.
