@@ -11,8 +11,8 @@ import typer
 from rich.text import Text
 
 from cli.context import handled, out, print_json
-from domain.errors import InvalidDefinition, Problem, ValidationException
-from engine.inputs import problem
+from domain.errors import InvalidDefinition, ValidationException
+from engine.inputs import UnreadableInput, read_text
 
 MAX_EXAMPLES = 100_000
 
@@ -21,15 +21,9 @@ def _definition(path: Path) -> dict[str, Any]:
     from domain.validation import parse_definition
 
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InvalidDefinition(
-            [Problem("$", "file", f"cannot read {path}: {problem(error)}")]
-        ) from None
-    except UnicodeDecodeError as error:
-        raise InvalidDefinition(
-            [Problem("$", "json", f"{path} is not UTF-8 text: {error.reason}")]
-        ) from None
+        text = read_text(path, "json")
+    except UnreadableInput as error:
+        raise InvalidDefinition([error.problem]) from None
     parse_definition(text)
     document = json.loads(text)
     return dict(document.get("pipeline", document))

@@ -25,7 +25,7 @@ from cli.reports import (
     state_document,
 )
 from cli.secrets import secrets_app
-from domain.errors import InvalidDefinition, Problem, ValidationException
+from domain.errors import InvalidDefinition, ValidationException
 from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 
 # The engine, the domain model, validation (pydantic) and the views load inside the commands
@@ -76,16 +76,12 @@ Wait = Annotated[
 def read_definition(path: Path) -> str:
     if str(path) == "-":
         return sys.stdin.read()
+    from engine.inputs import UnreadableInput, read_text
+
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise InvalidDefinition(
-            [Problem("$", "json", f"{path} is not UTF-8 text (byte {error.start})")]
-        ) from None
-    except OSError as error:
-        raise InvalidDefinition(
-            [Problem("$", "file", f"cannot read {path}: {error.strerror or error}")]
-        ) from None
+        return read_text(path, "json")
+    except UnreadableInput as error:
+        raise InvalidDefinition([error.problem]) from None
 
 
 def progress(show: bool) -> render.Progress | None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from domain.errors import ValidationException
+from domain.errors import Problem, ValidationException
+
+
+class UnreadableInput(Exception):
+    """A file the user named could not be read as text: the problem, at the document's root."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 def read_input(path: Path, what: str) -> bytes:
@@ -13,6 +21,21 @@ def read_input(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise ValidationException(f"{what}: cannot read {path}: {problem(error)}") from None
+
+
+def read_text(path: Path, syntax: str) -> str:
+    """A UTF-8 file the user named; UnreadableInput names the path and why (rule `file`, or
+    `syntax` for text that is not UTF-8), for the caller to raise as its own kind of error."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UnreadableInput(
+            Problem("$", "file", f"cannot read {path}: {problem(error)}")
+        ) from None
+    except UnicodeDecodeError as error:
+        raise UnreadableInput(
+            Problem("$", syntax, f"{path} is not UTF-8 text (byte {error.start}: {error.reason})")
+        ) from None
 
 
 def problem(error: OSError) -> str:

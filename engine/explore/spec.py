@@ -13,7 +13,7 @@ import yaml
 from domain.definition import PipelineDeclaration
 from domain.errors import ConveyorError, InvalidDefinition, Problem
 from domain.vocabulary import ActionCategory
-from engine.inputs import problem as read_problem
+from engine.inputs import UnreadableInput, read_text
 from projections.billing import BillingRules
 
 KINDS = ("passes-before", "never-regresses", "max-wait", "lead-time", "at-most-in-flight")
@@ -132,15 +132,9 @@ def load_spec(path: Path | None, declaration: PipelineDeclaration) -> Spec:
     if path is None:
         return Spec()
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InvalidProperties(
-            [Problem("$", "file", f"cannot read {path}: {read_problem(error)}")]
-        ) from None
-    except UnicodeDecodeError as error:
-        raise InvalidProperties(
-            [Problem("$", "yaml", f"{path} is not UTF-8 text: {error.reason}")]
-        ) from None
+        text = read_text(path, "yaml")
+    except UnreadableInput as error:
+        raise InvalidProperties([error.problem]) from None
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as error:

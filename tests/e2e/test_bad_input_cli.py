@@ -220,8 +220,8 @@ def test_missing_files_and_folders_are_named_with_the_problem_not_errno(
 ) -> None:
     (ws.root / "folder").mkdir()
     cases = [
-        (("pipeline", "validate", "nope.json"), 2, "cannot read nope.json: No such file"),
-        (("pipeline", "validate", "folder"), 2, "cannot read folder: Is a directory"),
+        (("pipeline", "validate", "nope.json"), 2, "cannot read nope.json: no such file"),
+        (("pipeline", "validate", "folder"), 2, "cannot read folder: is a directory"),
         (("simulate", "nope.json"), 2, "cannot read nope.json: no such file"),
         (("simulate", "folder"), 2, "cannot read folder: is a directory"),
         (("explore", "nope.json"), 2, "cannot read nope.json: no such file"),
