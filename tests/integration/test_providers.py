@@ -8,15 +8,15 @@ import subprocess
 import textwrap
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.providers import provider_for
-from engine.providers.base import ActionOutcome, ActionRequest
+from engine.providers.base import ActionRequest
 from tests.support.processes import process_group_of, wait_until_group_gone
+from tests.support.providers import Run, provider_runner
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Ada Lovelace",
@@ -26,8 +26,6 @@ GIT_ENV = {
     "GIT_CONFIG_GLOBAL": "/dev/null",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
-
-Run = Callable[..., tuple[ActionOutcome, ActionRequest]]
 
 
 def git(repo: Path, *args: str) -> str:
@@ -53,38 +51,7 @@ def files_under(root: Path) -> set[str]:
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
     """Run a provider kind with a request whose unspecified fields get workable defaults."""
-    counter = iter(range(1000))
-
-    def _run(kind: str, **fields: Any) -> tuple[ActionOutcome, ActionRequest]:
-        number = next(counter)
-        defaults: dict[str, Any] = {
-            "action_execution_id": f"ae-{number}",
-            "pipeline_name": "release",
-            "execution_id": "exec-1",
-            "stage": "Stage",
-            "action": "Action",
-            "category": "Build",
-            "owner": "AWS",
-            "provider": "X",
-            "version": "1",
-            "configuration": {},
-            "commands": (),
-            "input_artifacts": {},
-            "output_artifacts": {},
-            "output_variable_names": (),
-            "environment": {},
-            "workdir": tmp_path / "work" / f"ae-{number}",
-            "log_path": tmp_path / "logs" / f"ae-{number}.log",
-            "timeout_seconds": 30.0,
-            "workspace_root": tmp_path,
-            "buckets_root": tmp_path / "buckets",
-        }
-        defaults.update(fields)
-        request = ActionRequest(**defaults)
-        request.workdir.mkdir(parents=True, exist_ok=True)
-        return provider_for(kind).run(request), request
-
-    return _run
+    return provider_runner(tmp_path, category="Build")
 
 
 def log_of(request: ActionRequest) -> str:

@@ -10,19 +10,17 @@ import io
 import os
 import stat
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.artifacts import ArtifactStore, tree_digest
-from engine.providers import provider_for
-from engine.providers.base import ActionOutcome, ActionRequest
+from engine.providers.base import ActionOutcome
+from tests.support.providers import Run, provider_runner
 
 SECRET = "the secret outside the workspace\n"
 
-Run = Callable[..., tuple[ActionOutcome, ActionRequest]]
 Snapshot = dict[str, tuple[int, bytes | str | None]]
 
 
@@ -84,38 +82,7 @@ def tree(root: Path, files: Mapping[str, str], links: Mapping[str, str] = {}) ->
 
 @pytest.fixture
 def run(tmp_path: Path) -> Run:
-    counter = iter(range(1000))
-
-    def _run(kind: str, **fields: Any) -> tuple[ActionOutcome, ActionRequest]:
-        number = next(counter)
-        values: dict[str, Any] = {
-            "action_execution_id": f"ae-{number}",
-            "pipeline_name": "release",
-            "execution_id": "exec-1",
-            "stage": "Stage",
-            "action": "Action",
-            "category": "Deploy",
-            "owner": "AWS",
-            "provider": "X",
-            "version": "1",
-            "configuration": {},
-            "commands": (),
-            "input_artifacts": {},
-            "output_artifacts": {},
-            "output_variable_names": (),
-            "environment": {},
-            "workdir": tmp_path / "work" / f"ae-{number}",
-            "log_path": tmp_path / "logs" / f"ae-{number}.log",
-            "timeout_seconds": 30.0,
-            "workspace_root": tmp_path,
-            "buckets_root": tmp_path / "buckets",
-        }
-        values.update(fields)
-        request = ActionRequest(**values)
-        request.workdir.mkdir(parents=True, exist_ok=True)
-        return provider_for(kind).run(request), request
-
-    return _run
+    return provider_runner(tmp_path, category="Deploy")
 
 
 def deploy(run: Run, artifact: Path, **configuration: str) -> tuple[ActionOutcome, str]:
