@@ -15,34 +15,12 @@ import pytest
 from engine.bootstrap import System, build
 from engine.clock import FileClock, parse_instant
 from tests.e2e.cli import CONVEYOR, Workspace
+from tests.e2e.test_semantics_cli import _type
+from tests.e2e.test_semantics_cli import pipeline as _pipeline
 from tests.support.processes import kill_groups_mentioning, wait_until_group_dead
 
 LEASE_SECONDS = 2
 START = "2026-11-02T09:00:00+00:00"
-
-
-def _type(category: str, provider: str) -> dict[str, str]:
-    return {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
-
-
-def _pipeline(*stages: dict[str, Any]) -> dict[str, Any]:
-    source = {
-        "name": "Source",
-        "actions": [
-            {
-                "name": "Checkout",
-                "actionTypeId": _type("Source", "Git"),
-                "configuration": {"Repository": "app", "BranchName": "main"},
-                "outputArtifacts": [{"name": "Src"}],
-            }
-        ],
-    }
-    return {
-        "name": "flow",
-        "pipelineType": "V2",
-        "executionMode": "SUPERSEDED",
-        "stages": [source, *stages],
-    }
 
 
 def _build_stage(pids: Path, *, timeout_minutes: int | None = None) -> dict[str, Any]:
