@@ -1,0 +1,38 @@
+"""Who a request comes from: the contract between the API's dispatcher and its authenticator."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An access key's name (the `by` of every event its requests cause) and its role."""
+
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The parts of an HTTP request that a SigV4 signature covers, as received."""
+
+    method: str
+    host: str
+    path: str
+    query: str
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+
+class Authenticator(Protocol):
+    def authenticate(self, request: SignedRequest) -> Principal:
+        """The request's principal; raises `server.errors.ApiError` when it is not signed right."""
+        ...
+
+
+# What each role may call. `viewer` reads; `operator` also moves executions; `approver` also
+# answers approvals; `admin` may do everything (pipelines, tags, keys).
+ROLES = ("viewer", "operator", "approver", "admin")
