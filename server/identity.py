@@ -36,3 +36,32 @@ class Authenticator(Protocol):
 # What each role may call. `viewer` reads; `operator` also moves executions; `approver` also
 # answers approvals; `admin` may do everything (pipelines, tags, keys).
 ROLES = ("viewer", "operator", "approver", "admin")
+
+# Operations each role may call beyond what the roles before it may; `admin` may call anything.
+OPERATOR = frozenset(
+    {
+        "StartPipelineExecution",
+        "StopPipelineExecution",
+        "RetryStageExecution",
+        "EnableStageTransition",
+        "DisableStageTransition",
+    }
+)
+APPROVER = frozenset({"PutApprovalResult"})
+
+
+def is_read(operation: str) -> bool:
+    return operation.startswith(("Get", "List"))
+
+
+def allows(role: str, operation: str) -> bool:
+    """Whether a key of `role` may call `operation`: each role has what the one before has."""
+    if role == "admin":
+        return True
+    if is_read(operation):
+        return role in ROLES
+    if operation in OPERATOR:
+        return role in ("operator", "approver")
+    if operation in APPROVER:
+        return role == "approver"
+    return False
