@@ -133,6 +133,7 @@ class GitSourceProvider:
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         source = _configured_source(request)
+        wanted = _wanted_commit(request)
         request.workdir.mkdir(parents=True, exist_ok=True)
         env = base_environment({"GIT_ALLOW_PROTOCOL": _ALLOWED_PROTOCOLS})
         git = _Git(request.workdir, env, log, Deadline(request.timeout_seconds))
@@ -144,7 +145,6 @@ class GitSourceProvider:
         clone_ref = (
             request.configuration.get("OutputArtifactFormat", "").upper() == "CODEBUILD_CLONE_REF"
         )
-        wanted = _wanted_commit(request)
         if clone_ref:
             git_dir, ref = _clone(git, source, output)
         else:
