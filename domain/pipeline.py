@@ -104,6 +104,9 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.definitions: list[dict[str, Any]] = [definition]
         self.created_by = by
         self.deleted = False
+        # TagResource's tags, and clientRequestToken → execution id (see RequestTokenRecorded).
+        self.tags: dict[str, str] = {}
+        self.request_tokens: dict[str, str] = {}
         self.transitions: dict[str, TransitionState] = {}
         self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
@@ -113,8 +116,6 @@ class Pipeline(CopyOnWrite, Aggregate):
         # grow with the pipeline's age. Listings and id lookups read the history view.
         self.recent: list[str] = []
         self.revisions: dict[str, str] = {}
-        self.tags: dict[str, str] = {}
-        self.request_tokens: dict[str, str] = {}
 
     @classmethod
     def create(
