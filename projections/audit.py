@@ -74,6 +74,8 @@ CATEGORIES: dict[type, str] = {
     events.StageFailed: "stage",
     events.StageRetried: "stage",
     events.ExecutionHeld: "stage",
+    events.PipelineTagged: "tags",
+    events.PipelineUntagged: "tags",
 }
 # `cause` (events of class_version 2) is left out too: the first release's events get theirs
 # only when loaded, so keeping it would make a rebuilt trail differ from the one recorded then,
@@ -87,10 +89,18 @@ SKIPPED_FIELDS = (
 )
 
 
+# Fields added to an event later (ExecutionStarted v2) are left out while they hold the value
+# an upcast older event gets, so a trail rebuilt from old events is the one recorded then.
+ABSENT_WHEN_EMPTY = ("client_request_token", "revision_overrides")
+
+
 def event_fields(event: Any) -> dict[str, Any]:
     data = dict(vars(event))
     for key in SKIPPED_FIELDS:
         data.pop(key, None)
+    for key in ABSENT_WHEN_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
     return data
 
 
@@ -257,6 +267,13 @@ DESCRIPTIONS: dict[type, Describe] = {
     ),
     events.ExecutionActivated: lambda d, a: f"execution {_short(d, a)} is in progress",
     events.ExecutionDeactivated: lambda d, a: f"execution {_short(d, a)} is no longer in progress",
+    events.PipelineTagged: lambda d, _: (
+        "tagged the pipeline: " + ", ".join(f"{key}={value}" for key, value in d["tags"].items())
+    ),
+    events.PipelineUntagged: lambda d, _: "removed tags " + ", ".join(d["keys"]),
+    events.RequestTokenRecorded: lambda d, a: (
+        f"execution {_short(d, a)} started for client request token {d['token']}"
+    ),
     events.PipelineRegistered: lambda d, _: f"name {d['name']} registered",
     events.PipelineUnregistered: lambda d, _: f"name {d['name']} released",
 }
