@@ -82,7 +82,10 @@ def access_key_list(as_json: JsonFlag = False) -> None:
         return
     table = Table(show_header=True, header_style="bold")
     for column in ("name", "key id", "role", "created", "by", "revoked"):
-        table.add_column(column)
+        # A key id is copied whole into a profile: never folded or cut.
+        table.add_column(
+            column, no_wrap=column == "key id", min_width=20 if column == "key id" else None
+        )
     for key in keys:
         revoked = (
             f"{key.revoked_at:%Y-%m-%d %H:%M:%S} by {escape(str(key.revoked_by))}"

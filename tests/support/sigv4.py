@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 from urllib.parse import urlsplit
@@ -13,9 +13,14 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from engine.application.access_keys import KeyCredentials
+from engine.clock import ManualClock
 from server.identity import SignedRequest
 
 TARGET_PREFIX = "CodePipeline_20150709."
+NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+KEY_ID = "AKIAEXAMPLE000000001"
+SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY0"
 
 
 def signed_headers(
@@ -69,3 +74,16 @@ def signed_request(
         headers=headers,
         body=body,
     )
+
+
+class FakeKeys:
+    """The application's key lookup, with one key whose revocation a test may flip."""
+
+    def __init__(self) -> None:
+        self.clock = ManualClock(NOW)
+        self.keys = {KEY_ID: KeyCredentials("ci-bot", "operator", SECRET, revoked=False)}
+        self.lookups = 0
+
+    def access_key_credentials(self, key_id: str) -> KeyCredentials | None:
+        self.lookups += 1
+        return self.keys.get(key_id)

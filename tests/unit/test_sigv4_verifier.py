@@ -3,36 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from engine.application.access_keys import KeyCredentials
-from engine.clock import ManualClock
 from server.auth import KeyAuthenticator
 from server.errors import ApiError
 from server.identity import ROLES, Principal, SignedRequest, allows
-from tests.support.sigv4 import signed_request
+from tests.support.sigv4 import KEY_ID, NOW, SECRET, FakeKeys, signed_request
 
-NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-KEY_ID = "AKIAEXAMPLE000000001"
-SECRET = "wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY0"
 BODY = {"name": "demo"}
-
-
-class FakeKeys:
-    """The application's key lookup, with one key whose revocation a test may flip."""
-
-    def __init__(self) -> None:
-        self.clock = ManualClock(NOW)
-        self.keys = {KEY_ID: KeyCredentials("ci-bot", "operator", SECRET, revoked=False)}
-        self.lookups = 0
-
-    def access_key_credentials(self, key_id: str) -> KeyCredentials | None:
-        self.lookups += 1
-        return self.keys.get(key_id)
 
 
 @pytest.fixture
@@ -222,7 +204,8 @@ def test_an_authorization_header_that_cannot_be_read_is_refused_as_incomplete(
 ) -> None:
     signed = request()
     error = refused(
-        authenticator, dataclasses.replace(signed, headers={**signed.headers, "authorization": header})
+        authenticator,
+        dataclasses.replace(signed, headers={**signed.headers, "authorization": header}),
     )
     assert (error.type, error.status) == ("IncompleteSignatureException", 400)
 
