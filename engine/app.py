@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.application.access_keys import AccessKeyCommands
 from engine.application.action_types import ActionTypeQueries
 from engine.application.actions import ActionCommands
 from engine.application.approvals import ApprovalCommands
@@ -24,6 +25,7 @@ class Conveyor(
     JobCommands,
     TagCommands,
     ActionTypeQueries,
+    AccessKeyCommands,
 ):
     """CodePipeline's API over an event store; every method is one transaction (or none)."""
 
