@@ -111,14 +111,23 @@ def settle(
         waiting.report_waiting(sys_, pipeline_name, command_line())
 
 
-def finish(execution: PipelineExecution, as_json: bool) -> None:
-    """Report where an execution ended up after driving; non-zero if it did not succeed."""
+def finish(
+    execution: PipelineExecution, as_json: bool, response: dict[str, Any] | None = None
+) -> None:
+    """Report where an execution ended up after driving; non-zero if it did not succeed.
+
+    With --json: `response`, the command's own operation's response, when the command returned
+    at once; after --wait, the execution as GetPipelineExecution describes it (both are
+    CodePipeline's shapes, which allow no extra members)."""
     from domain.execution import TERMINAL_STATUSES
     from projections.codepipeline import execution_document
 
-    document = execution_document(execution)
     if as_json:
-        print_json({"pipelineExecution": document})
+        print_json(
+            response
+            if response is not None
+            else {"pipelineExecution": execution_document(execution)}
+        )
     else:
         line = f"execution {execution.execution_id}: {render.styled(execution.status)}"
         if execution.status_summary:
@@ -223,7 +232,7 @@ def pipeline_create(
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
     from engine.service import CreatePipeline
-    from projections.codepipeline import pipeline_metadata
+    from projections.codepipeline import pipeline_declaration
 
     source = read_definition(file)
 
@@ -239,12 +248,16 @@ def pipeline_create(
         pipeline, execution_id = sys_.service().execute(
             CreatePipeline(source, by=actor(), start=not no_start), announce=announce
         )
+        # CreatePipeline's response
+        created = {
+            "pipeline": pipeline_declaration(pipeline.document, account=sys_.settings.account)
+        }
         if execution_id is None:
             if as_json:
-                print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
+                print_json(created)
             return
         settle(sys_, pipeline.name, [execution_id], wait, as_json)
-        finish(sys_.app.execution(execution_id), as_json)
+        finish(sys_.app.execution(execution_id), as_json, None if wait else created)
 
 
 @pipeline_app.command("update")
@@ -252,12 +265,15 @@ def pipeline_create(
 def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
     from engine.service import UpdatePipeline
+    from projections.codepipeline import pipeline_declaration
 
     with system() as sys_:
         pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
         settle(sys_, pipeline.name, list(pipeline.active), wait, as_json)
         if as_json:
-            print_json({"pipeline": pipeline.document})
+            print_json(
+                {"pipeline": pipeline_declaration(pipeline.document, account=sys_.settings.account)}
+            )
         else:
             out.print(
                 f"updated pipeline [bold]{pipeline.name}[/] to version {pipeline.pipeline_version}"
@@ -269,12 +285,18 @@ def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -
 def pipeline_get(
     name: str,
     version: Annotated[int | None, typer.Option(help="An earlier version.", min=1)] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Print the definition as `aws codepipeline get-pipeline` does."""
+    """Print the definition as `aws codepipeline get-pipeline` does (JSON with or without
+    --json: GetPipeline's response)."""
     from projections.definitions import get_pipeline
 
     with system() as sys_:
-        print_json(get_pipeline(sys_.app.pipeline(name), version))
+        settings = sys_.settings
+        document = get_pipeline(
+            sys_.app.pipeline(name), version, region=settings.region, account=settings.account
+        )
+        print_json(document)
 
 
 @pipeline_app.command("list")
@@ -360,7 +382,8 @@ def start(
             announce=announce,
         )
         settle(sys_, name, [execution_id], wait, as_json)
-        finish(sys_.app.execution(execution_id), as_json)
+        started = {"pipelineExecutionId": execution_id}  # StartPipelineExecution's response
+        finish(sys_.app.execution(execution_id), as_json, None if wait else started)
 
 
 @executions_app.command("list")
@@ -398,6 +421,45 @@ def executions_list(
             out.print(f"[dim]more: --next-token {body['nextToken']}[/]")
 
 
+@executions_app.command("actions")
+@handled
+def executions_actions(
+    name: str,
+    execution_id: Annotated[
+        str | None, typer.Option("--execution-id", help="Only this execution's actions.")
+    ] = None,
+    max_results: Annotated[int, typer.Option("--max-results", min=1, max=100)] = 100,
+    next_token: Annotated[str | None, typer.Option("--next-token")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every action attempt of the pipeline, most recent first (ListActionExecutions)."""
+    from projections.history import list_action_executions
+
+    with system() as sys_:
+        sys_.app.pipeline(name)
+        if execution_id is not None:
+            execution_id = find_execution(sys_, execution_id).execution_id
+        with sys_.views().engine.connect() as conn:
+            body = list_action_executions(
+                conn,
+                name,
+                execution_id=execution_id,
+                max_results=max_results,
+                next_token=next_token,
+                retention_months=sys_.settings.history_retention_months,
+            )
+    if as_json:
+        print_json(body)
+        return
+    for row in body["actionExecutionDetails"]:
+        out.print(
+            f"{row['stageName']}/{row['actionName']}  {render.styled(row['status'])}  "
+            f"started {render.when(row.get('startTime'))}  {row['pipelineExecutionId']}"
+        )
+    if body.get("nextToken"):
+        out.print(f"[dim]more: --next-token {body['nextToken']}[/]")
+
+
 @executions_app.command("replay")
 @handled
 def executions_replay(
@@ -415,17 +477,26 @@ def executions_replay(
 @handled
 def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
     """One execution: status, revisions, variables and every action attempt."""
-    from projections.codepipeline import action_execution_details, execution_document
+    from projections.codepipeline import (
+        action_execution_details,
+        execution_detail,
+        execution_document,
+    )
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
         document = execution_document(execution)
-        details = action_execution_details(execution)
+        details = action_execution_details(execution, region=sys_.settings.region)
         attempts = {aeid: job.attempts for aeid, job in sys_.app.jobs_of(execution).items()}
     if as_json:
+        # GetPipelineExecution's response, with ListActionExecutions' items for this execution.
         print_json({"pipelineExecution": document, "actionExecutionDetails": details})
     else:
-        render.execution(document, details, attempts)
+        # People also see what CodePipeline's shapes have no member for.
+        numbered = [
+            {**d, "attempt": execution.actions[d["actionExecutionId"]]["attempt"]} for d in details
+        ]
+        render.execution({**document, **execution_detail(execution)}, numbered, attempts)
 
 
 @app.command()
@@ -651,6 +722,7 @@ def stop(
 ) -> None:
     """Stop an execution: let running actions finish (default) or abandon them."""
     from engine.service import StopPipelineExecution
+    from projections.codepipeline import execution_document
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
@@ -665,8 +737,10 @@ def stop(
         )
         settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         after = sys_.app.execution(execution.execution_id)
-    if as_json:
-        print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
+    if as_json and wait:
+        print_json({"pipelineExecution": execution_document(after)})
+    elif as_json:
+        print_json({"pipelineExecutionId": after.execution_id})  # StopPipelineExecution's
     else:
         out.print(f"execution {after.execution_id}: {render.styled(after.status)}")
 
@@ -701,7 +775,8 @@ def retry(
             announce=announce,
         )
         settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
-        finish(sys_.app.execution(execution.execution_id), as_json)
+        retried = {"pipelineExecutionId": execution.execution_id}  # RetryStageExecution's
+        finish(sys_.app.execution(execution.execution_id), as_json, None if wait else retried)
 
 
 @app.command()
