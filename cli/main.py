@@ -252,23 +252,22 @@ def pipeline_get(
     version: Annotated[int | None, typer.Option(help="An earlier version.", min=1)] = None,
 ) -> None:
     """Print the definition as `aws codepipeline get-pipeline` does."""
-    from projections.codepipeline import pipeline_metadata
+    from projections.definitions import get_pipeline
 
     with system() as sys_:
-        pipeline = sys_.app.pipeline(name)
-        pipeline.declaration(version)  # refuses a missing version
-        document = pipeline.definitions[(version or pipeline.pipeline_version) - 1]
-        print_json({"pipeline": document, "metadata": pipeline_metadata(pipeline)})
+        print_json(get_pipeline(sys_.app.pipeline(name), version))
 
 
 @pipeline_app.command("list")
 @handled
 def pipeline_list(as_json: JsonFlag = False) -> None:
     """List pipelines."""
-    from projections.codepipeline import pipeline_summary
+    from projections.definitions import list_pipelines
 
     with system() as sys_:
-        summaries = [pipeline_summary(sys_.app.pipeline(n)) for n in sys_.app.pipeline_names()]
+        names = sys_.app.pipeline_names()
+        listing = list_pipelines(names, sys_.app.pipeline, max_results=max(len(names), 1))
+        summaries = listing["pipelines"]
     if as_json:
         print_json({"pipelines": summaries})
         return

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from engine.app import ActionResult, ActionWork
     from engine.bootstrap import System
     from engine.worker import Worker
+    from server.identity import Authenticator
 
 Concurrency = Annotated[
     int, typer.Option("--concurrency", min=1, help="Action attempts run at once.")
@@ -106,6 +107,10 @@ def worker_command(
         system.close()
 
 
+# The API's port by default: free on most machines, and easy to remember beside 8080.
+DEFAULT_PORT = 8089
+
+
 @handled
 def server_command(
     interval: Annotated[
@@ -116,14 +121,37 @@ def server_command(
     ] = 2,
     concurrency: Concurrency = 4,
     grace: Grace = 10.0,
+    host: Annotated[str, typer.Option("--host", help="Address the API listens on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="The API's port (0: any free one).")
+    ] = DEFAULT_PORT,
+    insecure_local: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-local",
+            help="Serve the API without signatures (everyone is admin); loopback addresses only.",
+        ),
+    ] = False,
+    no_api: Annotated[
+        bool, typer.Option("--no-api", help="Run the clock and workers only, no API.")
+    ] = False,
 ) -> None:
-    """The always-on part: the clock (timeouts, lapsed leases) and, by default, workers."""
+    """The always-on part: the clock (timeouts, lapsed leases), workers and the CodePipeline API."""
     from engine.bootstrap import build
     from engine.server import Server
 
+    if insecure_local and not _loopback(host):
+        err.print(
+            f"[bold red]error[/] --insecure-local serves requests without signatures, so it "
+            f"listens on loopback addresses only (127.0.0.1, ::1, localhost), not '{host}'"
+        )
+        raise typer.Exit(2)
     system = build()
     embedded: list[tuple[Worker, System]] = []
+    api: Api | None = None
     try:
+        if not no_api:
+            api = Api(build(), host, port, insecure_local)  # its own store connections
         for _ in range(workers):
             own = build()  # each worker its own store connections
             embedded.append((_worker(own, concurrency, [], [], grace), own))
@@ -134,12 +162,83 @@ def server_command(
             f"conveyor server {server.id}: clock every {interval:g} s, "
             f"{workers} embedded worker{'s' if workers != 1 else ''}"
         )
+        if api is not None:
+            api.start()
+            out.print(f"conveyor server {server.id}: API on {api.url}")
+            if insecure_local:
+                out.print(f"conveyor server {server.id}: INSECURE: requests are not authenticated")
         server.run(stop)
         out.print(f"conveyor server {server.id}: stopped; {server.ticks} ticks")
     finally:
+        if api is not None:
+            api.stop()
         for _, own in embedded:
             own.close()
         system.close()
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _authenticator(system: System, insecure_local: bool) -> Authenticator | None:
+    """Who may call the API: nobody checked in insecure local mode, else signed access keys."""
+    if insecure_local:
+        return None
+    err.print(
+        "[bold red]error[/] access keys are not available yet, so the API cannot check "
+        "signatures: run with --insecure-local (loopback only) or --no-api"
+    )
+    raise typer.Exit(2)
+
+
+class Api:
+    """The CodePipeline API served by uvicorn on a thread of its own, on a socket bound first
+    (so `--port 0` is known before anyone connects, and a taken port fails at start)."""
+
+    def __init__(self, system: System, host: str, port: int, insecure_local: bool) -> None:
+        import socket
+
+        import uvicorn
+
+        from server.app import create_app
+
+        self.system = system
+        try:
+            app = create_app(system, authenticator=_authenticator(system, insecure_local))
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            self.socket = socket.socket(family, socket.SOCK_STREAM)
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(128)
+        except BaseException:
+            system.close()
+            raise
+        bound = self.socket.getsockname()[1]
+        self.url = f"http://{f'[{host}]' if family == socket.AF_INET6 else host}:{bound}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="api", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Finish the requests in flight, close the socket and the API's store connections."""
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join()
+        self.socket.close()
+        self.system.close()
 
 
 def register(app: typer.Typer) -> None:

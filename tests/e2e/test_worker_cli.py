@@ -205,7 +205,7 @@ def test_the_server_fails_an_approval_on_its_own_once_its_clock_passes_the_timeo
     }
     rig.create(_pipeline(gate))
     # One embedded worker runs the source; the approval waits for a person, or the clock.
-    rig.spawn("server", "--workers", "1", "--interval", "0.2")
+    rig.spawn("server", "--no-api", "--workers", "1", "--interval", "0.2")
     execution_id = rig.start()
 
     def approval_waiting() -> bool:
@@ -223,7 +223,7 @@ def test_the_server_times_out_an_overdue_build_and_its_worker_kills_it(
 ) -> None:
     rig, clock = clocked
     rig.create(_pipeline(_build_stage(rig.pids, timeout_minutes=5)))
-    rig.spawn("server", "--workers", "0", "--interval", "0.2")
+    rig.spawn("server", "--no-api", "--workers", "0", "--interval", "0.2")
     rig.spawn("worker")
     execution_id = rig.start()
     [group] = rig.attempt_groups(1)
@@ -240,7 +240,7 @@ def test_the_server_records_a_lost_worker_and_one_loss_too_many_fails_the_action
     rig = Rig(tmp_path, CONVEYOR_MAX_WORKER_LOSSES="1")
     try:
         rig.create(_pipeline(_build_stage(rig.pids)))
-        rig.spawn("server", "--workers", "0", "--interval", "0.2")
+        rig.spawn("server", "--no-api", "--workers", "0", "--interval", "0.2")
         worker = rig.spawn("worker")
         execution_id = rig.start()
         [group] = rig.attempt_groups(1)
