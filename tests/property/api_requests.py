@@ -11,6 +11,7 @@ from typing import Any
 
 import botocore.session
 from botocore.model import OperationModel, Shape
+from hypothesis import find, settings
 from hypothesis import strategies as st
 
 TARGET_PREFIX = "CodePipeline_20150709"
@@ -111,6 +112,13 @@ def valid_structure(draw: st.DrawFn, shape: Shape, known: Known) -> dict[str, An
         if name in shape.required_members or name in known.members or draw(st.booleans()):
             body[name] = valid_value(draw, member, known, name)
     return body
+
+
+def plain_body(operation: str, known: Known) -> dict[str, Any]:
+    """The smallest fault-free body the strategies start from: what each fault is put into."""
+    shape = operation_model(operation).input_shape
+    bodies = st.composite(lambda draw: valid_structure(draw, shape, known))()
+    return find(bodies, lambda _: True, settings=settings(database=None))
 
 
 def inner(known: Known) -> Known:
