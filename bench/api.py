@@ -1,17 +1,18 @@
 """The API's cost: GetPipelineState and StartPipelineExecution through boto3 vs in process.
 
 Run: `make bench` (or `.venv/bin/python bench/api.py [--calls N] [--rounds R]`).
-On one fresh SQLite workspace; each side (in process, insecure, signed) has its own copy of a
-three-stage SUPERSEDED pipeline (an S3 source, two Shell `true` actions), so each starts from
-the same history: starts first, then reads of the state those starts left. The baseline is
-each operation's own handler called in this process (the same application-layer calls and the
-same response document, without HTTP, JSON or signatures); against it, the same operation
-through a boto3 client to a real `conveyor server` on a free loopback port, once in
-`--insecure-local` mode and once signed with an admin access key (when this checkout has
-access keys). The server runs no embedded worker (`--workers 0`), so the executions it records
-wait as jobs and take no CPU from the requests; the in-process side records the same
-executions the same way. Each figure is the median of R rounds of N calls made one after
-another by one client; the ratio is the API's rate over the in-process rate, in the same run.
+On one fresh SQLite workspace; each side (in process, bare HTTP, insecure, signed) has its own
+copy of a three-stage SUPERSEDED pipeline (an S3 source, two Shell `true` actions), so each
+starts from the same history: starts first, then reads of the state those starts left. The
+baseline is each operation's own handler called in this process (the same application-layer
+calls and the same response document, without HTTP, JSON or signatures); against it, the same
+operation sent to a real `conveyor server` on a free loopback port: by a bare keep-alive HTTP
+client (the server's share alone), by a boto3 client in `--insecure-local` mode, and by a boto3
+client signing with an admin access key (when this checkout has access keys). The server runs no
+embedded worker (`--workers 0`), so the executions it records wait as jobs and take no CPU from
+the requests; the in-process side records the same executions the same way. Each figure is the
+median of R rounds of N calls made one after another by one client; the ratio is the API's rate
+over the in-process rate, in the same run.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from server.operations import OPERATIONS
 CONVEYOR = str(Path(sys.executable).parent / "conveyor")
 BANNER = re.compile(r"API on (http://\S+)")
 # Starts first: the reads then see the executions they recorded, the same on every side.
-OPERATIONS_MEASURED = ("StartPipelineExecution", "GetPipelineState")
+MEASURED = ("StartPipelineExecution", "GetPipelineState")
 
 
 def _type(category: str, provider: str) -> dict[str, str]:
@@ -77,10 +78,10 @@ def definition(name: str, bucket: Path) -> dict[str, Any]:
     }
 
 
-def in_process(system: System, operation: str, pipeline: str) -> Callable[[], Any]:
+def in_process(system: System, operation: str) -> Callable[[], Any]:
     """One call of the operation's own handler, as the dispatcher makes it."""
     handler = OPERATIONS[operation]
-    call = Call(operation, Principal("bench", "admin"), {"name": pipeline}, system)
+    call = Call(operation, Principal("bench", "admin"), {"name": "in-process"}, system)
     return lambda: handler(call)
 
 
@@ -175,6 +176,29 @@ def _until(found: Callable[[], Any], within: float) -> Any:
     return value
 
 
+def through_http(url: str, operation: str, pipeline: str) -> Callable[[], Any]:
+    """The same request as a bare keep-alive HTTP client sends it: the server's share alone."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    where = urlsplit(url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port)
+    headers = {
+        "X-Amz-Target": f"CodePipeline_20150709.{operation}",
+        "Content-Type": "application/x-amz-json-1.1",
+    }
+    body = json.dumps({"name": pipeline}).encode()
+
+    def once() -> None:
+        connection.request("POST", "/", body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == 200, answer.status
+
+    return once
+
+
 def measure_api(
     label: str,
     env: dict[str, str],
@@ -183,13 +207,22 @@ def measure_api(
     key: tuple[str, str],
     n: int,
     r: int,
-) -> dict[str, float]:
+) -> dict[str, dict[str, float]]:
+    """Rates through boto3 (and, unsigned, through bare HTTP) to a server of its own."""
     server = ServerProcess(env, root / f"server-{label}.log", *args)
     try:
         api = client(server.url, *key)
-        return {op: rate(through_boto3(api, op, label), n, r) for op in OPERATIONS_MEASURED}
+        found = {label: {op: rate(through_boto3(api, op, label), n, r) for op in MEASURED}}
+        if label == "insecure":
+            found["http"] = {
+                op: rate(through_http(server.url, op, "http"), n, r) for op in MEASURED
+            }
+        return found
     finally:
         server.stop()
+
+
+SIDES = ("in-process", "http", "insecure", "signed")
 
 
 def main() -> None:
@@ -210,32 +243,29 @@ def main() -> None:
         }
         system = init_workspace(Settings(home=home), env={})
         try:
-            for side in ("in-process", "insecure", "signed"):
+            for side in SIDES:
                 system.app.create_pipeline(definition(side, bucket), by="bench", start=False)
-            local = {
-                op: rate(in_process(system, op, "in-process"), n, r) for op in OPERATIONS_MEASURED
-            }
+            results = {"in-process": {op: rate(in_process(system, op), n, r) for op in MEASURED}}
         finally:
             system.close()
-        results = {"in-process": local}
-        results["insecure"] = measure_api(
-            "insecure", env, root, ["--insecure-local"], ("local", "local"), n, r
-        )
+        unsigned = ["--insecure-local"]
+        results.update(measure_api("insecure", env, root, unsigned, ("local", "local"), n, r))
         key = admin_key(env)
         if key is not None:
-            results["signed"] = measure_api("signed", env, root, [], key, n, r)
+            results.update(measure_api("signed", env, root, [], key, n, r))
         report(results, n, r)
 
 
 def report(results: dict[str, dict[str, float]], n: int, r: int) -> None:
     print(f"requests/s, median of {r} rounds of {n} calls by one client, one SQLite workspace")
-    local = results["in-process"]
-    for operation in OPERATIONS_MEASURED:
-        line = f"{operation:<23} in-process {local[operation]:7.1f}/s"
-        for label in ("insecure", "signed"):
-            if label in results:
-                api = results[label][operation]
-                line += f"   boto3 {label} {api:6.1f}/s ({api / local[operation]:4.2f}x)"
+    for operation in MEASURED:
+        local = results["in-process"][operation]
+        line = f"{operation:<23} in-process {local:7.1f}/s"
+        for side in SIDES[1:]:
+            if side in results:
+                api = results[side][operation]
+                name = "bare HTTP" if side == "http" else f"boto3 {side}"
+                line += f"   {name} {api:6.1f}/s ({api / local:4.2f}x)"
         print(line)
     if "signed" not in results:
         print("signed: skipped (this checkout has no `conveyor access-key`)")
