@@ -11,6 +11,7 @@ from server.operation import Call
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from domain.execution import PipelineExecution
     from engine.service import Command
 
 T = TypeVar("T")
@@ -32,3 +33,11 @@ def text(call: Call, name: str, default: str = "") -> str:
     """A string member the input shape has already checked, or the default when absent."""
     value: Any = call.body.get(name)
     return default if value is None else str(value)
+
+
+def execution_of(call: Call) -> PipelineExecution:
+    """The execution `pipelineExecutionId` names in `pipelineName`: an unknown pipeline is
+    PipelineNotFoundException before an unknown execution, as CodePipeline answers."""
+    name = call.body["pipelineName"]
+    call.system.app.pipeline(name)
+    return call.system.app.execution(call.body["pipelineExecutionId"], name)

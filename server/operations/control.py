@@ -6,7 +6,7 @@ from typing import Any
 
 from domain.errors import ValidationException
 from server.operation import Call, Handler
-from server.operations.common import execute, text
+from server.operations.common import execute, execution_of, text
 
 # Conveyor gates a stage at its entrance only, as GetPipelineState shows transitions.
 INBOUND = "Inbound"
@@ -65,10 +65,9 @@ def enable_stage_transition(call: Call) -> dict[str, Any]:
 def retry_stage_execution(call: Call) -> dict[str, Any]:
     from engine.service import RetryStageExecution
 
-    name = call.body["pipelineName"]
-    execution = call.system.app.execution(call.body["pipelineExecutionId"], name)
+    execution = execution_of(call)
     command = RetryStageExecution(
-        name,
+        execution.pipeline_name,
         stage=call.body["stageName"],
         execution_id=execution.execution_id,
         retry_mode=call.body["retryMode"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from server.operation import Call, Handler
-from server.operations.common import execute, history, text
+from server.operations.common import execute, execution_of, history, text
 
 if TYPE_CHECKING:
     from engine.service import StartPipelineExecution
@@ -36,10 +36,9 @@ def start_command(call: Call, *, client_request_token: str | None) -> StartPipel
 def stop_pipeline_execution(call: Call) -> dict[str, Any]:
     from engine.service import StopPipelineExecution
 
-    name = call.body["pipelineName"]
-    execution = call.system.app.execution(call.body["pipelineExecutionId"], name)
+    execution = execution_of(call)
     command = StopPipelineExecution(
-        name,
+        execution.pipeline_name,
         execution_id=execution.execution_id,
         abandon=bool(call.body.get("abandon", False)),
         reason=text(call, "reason"),
@@ -52,10 +51,7 @@ def stop_pipeline_execution(call: Call) -> dict[str, Any]:
 def get_pipeline_execution(call: Call) -> dict[str, Any]:
     from projections.codepipeline import execution_document
 
-    name = call.body["pipelineName"]
-    call.system.app.pipeline(name)  # PipelineNotFoundException first, as CodePipeline answers
-    execution = call.system.app.execution(call.body["pipelineExecutionId"], name)
-    return {"pipelineExecution": execution_document(execution)}
+    return {"pipelineExecution": execution_document(execution_of(call))}
 
 
 def list_pipeline_executions(call: Call) -> dict[str, Any]:
