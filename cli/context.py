@@ -84,7 +84,7 @@ def handled(func: Callable[P, R]) -> Callable[P, R]:
         except (typer.Exit, typer.Abort, TyperException):  # usage errors, exits: typer's own
             raise
         except Exception as error:
-            raise typer.Exit(report_fault(error)) from None
+            raise typer.Exit(report_fault(error, as_json)) from None
 
     return wrapper
 
@@ -96,11 +96,18 @@ _STORE_MODULES = ("eventsourcing", "psycopg", "sqlalchemy", "sqlite3")
 BROKEN_PIPE_EXIT = 141
 
 
-def report_fault(error: Exception) -> int:
+# The API's name for a failure that is not the request's fault, which --json mode reports too.
+INTERNAL_FAILURE = "InternalFailure"
+
+
+def report_fault(error: Exception, as_json: bool | None = None) -> int:
     """Say what failed outside the request itself (the environment, the store, a bug) in one
-    line, never a traceback; the exit code. CONVEYOR_TRACEBACK=1 re-raises, for debugging."""
+    line, never a traceback; the exit code. CONVEYOR_TRACEBACK=1 re-raises, for debugging.
+    Outside a command (`as_json` None) the command line says whether --json was asked for."""
+    if as_json is None:
+        as_json = "--json" in sys.argv[1:]
     if isinstance(error, ConveyorError):
-        report_error(error, as_json=False)
+        report_error(error, as_json)
         return error.exit_code
     if isinstance(error, BrokenPipeError):
         # The reader went away (`conveyor audit --json | head -1`): stop quietly, as Unix tools
@@ -119,7 +126,10 @@ def report_fault(error: Exception) -> int:
             f"internal error ({type(error).__name__}: {error}); this is a bug in Conveyor, "
             "run again with CONVEYOR_TRACEBACK=1 to see where"
         )
-    err.print(f"[bold red]error[/] {escape(message)}")
+    if as_json:
+        sys.stderr.write(json.dumps({"__type": INTERNAL_FAILURE, "message": message}) + "\n")
+    else:
+        err.print(f"[bold red]error[/] {escape(message)}")
     return 1
 
 

@@ -106,14 +106,23 @@ def settle(
         waiting.report_waiting(sys_, pipeline_name, command_line())
 
 
-def finish(execution: PipelineExecution, as_json: bool) -> None:
-    """Report where an execution ended up after driving; non-zero if it did not succeed."""
+def finish(
+    execution: PipelineExecution, as_json: bool, response: dict[str, Any] | None = None
+) -> None:
+    """Report where an execution ended up after driving; non-zero if it did not succeed.
+
+    With --json: `response`, the command's own operation's response, when the command returned
+    at once; after --wait, the execution as GetPipelineExecution describes it (both are
+    CodePipeline's shapes, which allow no extra members)."""
     from domain.execution import TERMINAL_STATUSES
     from projections.codepipeline import execution_document
 
-    document = execution_document(execution)
     if as_json:
-        print_json({"pipelineExecution": document})
+        print_json(
+            response
+            if response is not None
+            else {"pipelineExecution": execution_document(execution)}
+        )
     else:
         line = f"execution {execution.execution_id}: {render.styled(execution.status)}"
         if execution.status_summary:
@@ -204,7 +213,7 @@ def pipeline_create(
 ) -> None:
     """Create a pipeline; like CodePipeline, this starts its first execution."""
     from engine.service import CreatePipeline
-    from projections.codepipeline import pipeline_metadata
+    from projections.codepipeline import pipeline_declaration
 
     source = read_definition(file)
 
@@ -220,12 +229,16 @@ def pipeline_create(
         pipeline, execution_id = sys_.service().execute(
             CreatePipeline(source, by=actor(), start=not no_start), announce=announce
         )
+        # CreatePipeline's response
+        created = {
+            "pipeline": pipeline_declaration(pipeline.document, account=sys_.settings.account)
+        }
         if execution_id is None:
             if as_json:
-                print_json({"pipeline": pipeline.document, "metadata": pipeline_metadata(pipeline)})
+                print_json(created)
             return
         settle(sys_, pipeline.name, [execution_id], wait, as_json)
-        finish(sys_.app.execution(execution_id), as_json)
+        finish(sys_.app.execution(execution_id), as_json, None if wait else created)
 
 
 @pipeline_app.command("update")
@@ -233,12 +246,15 @@ def pipeline_create(
 def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -> None:
     """Replace the definition (a new version); executions in flight are cancelled."""
     from engine.service import UpdatePipeline
+    from projections.codepipeline import pipeline_declaration
 
     with system() as sys_:
         pipeline = sys_.service().execute(UpdatePipeline(read_definition(file), by=actor()))
         settle(sys_, pipeline.name, list(pipeline.active), wait, as_json)
         if as_json:
-            print_json({"pipeline": pipeline.document})
+            print_json(
+                {"pipeline": pipeline_declaration(pipeline.document, account=sys_.settings.account)}
+            )
         else:
             out.print(
                 f"updated pipeline [bold]{pipeline.name}[/] to version {pipeline.pipeline_version}"
@@ -250,12 +266,18 @@ def pipeline_update(file: Path, wait: Wait = False, as_json: JsonFlag = False) -
 def pipeline_get(
     name: str,
     version: Annotated[int | None, typer.Option(help="An earlier version.", min=1)] = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Print the definition as `aws codepipeline get-pipeline` does."""
+    """Print the definition as `aws codepipeline get-pipeline` does (JSON with or without
+    --json: GetPipeline's response)."""
     from projections.definitions import get_pipeline
 
     with system() as sys_:
-        print_json(get_pipeline(sys_.app.pipeline(name), version))
+        settings = sys_.settings
+        document = get_pipeline(
+            sys_.app.pipeline(name), version, region=settings.region, account=settings.account
+        )
+        print_json(document)
 
 
 @pipeline_app.command("list")
@@ -319,7 +341,8 @@ def start(
             StartPipelineExecution(name, by=actor(), variables=variables), announce=announce
         )
         settle(sys_, name, [execution_id], wait, as_json)
-        finish(sys_.app.execution(execution_id), as_json)
+        started = {"pipelineExecutionId": execution_id}  # StartPipelineExecution's response
+        finish(sys_.app.execution(execution_id), as_json, None if wait else started)
 
 
 @executions_app.command("list")
@@ -374,17 +397,26 @@ def executions_replay(
 @handled
 def executions_show(execution_id: str, as_json: JsonFlag = False) -> None:
     """One execution: status, revisions, variables and every action attempt."""
-    from projections.codepipeline import action_execution_details, execution_document
+    from projections.codepipeline import (
+        action_execution_details,
+        execution_detail,
+        execution_document,
+    )
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
         document = execution_document(execution)
-        details = action_execution_details(execution)
+        details = action_execution_details(execution, region=sys_.settings.region)
         attempts = {aeid: job.attempts for aeid, job in sys_.app.jobs_of(execution).items()}
     if as_json:
+        # GetPipelineExecution's response, with ListActionExecutions' items for this execution.
         print_json({"pipelineExecution": document, "actionExecutionDetails": details})
     else:
-        render.execution(document, details, attempts)
+        # People also see what CodePipeline's shapes have no member for.
+        numbered = [
+            {**d, "attempt": execution.actions[d["actionExecutionId"]]["attempt"]} for d in details
+        ]
+        render.execution({**document, **execution_detail(execution)}, numbered, attempts)
 
 
 @app.command()
@@ -610,6 +642,7 @@ def stop(
 ) -> None:
     """Stop an execution: let running actions finish (default) or abandon them."""
     from engine.service import StopPipelineExecution
+    from projections.codepipeline import execution_document
 
     with system() as sys_:
         execution = find_execution(sys_, execution_id)
@@ -624,8 +657,10 @@ def stop(
         )
         settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
         after = sys_.app.execution(execution.execution_id)
-    if as_json:
-        print_json({"pipelineExecutionId": after.execution_id, "status": after.status})
+    if as_json and wait:
+        print_json({"pipelineExecution": execution_document(after)})
+    elif as_json:
+        print_json({"pipelineExecutionId": after.execution_id})  # StopPipelineExecution's
     else:
         out.print(f"execution {after.execution_id}: {render.styled(after.status)}")
 
@@ -660,7 +695,8 @@ def retry(
             announce=announce,
         )
         settle(sys_, execution.pipeline_name, [execution.execution_id], wait, as_json)
-        finish(sys_.app.execution(execution.execution_id), as_json)
+        retried = {"pipelineExecutionId": execution.execution_id}  # RetryStageExecution's
+        finish(sys_.app.execution(execution.execution_id), as_json, None if wait else retried)
 
 
 @app.command()

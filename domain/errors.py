@@ -19,7 +19,8 @@ class ConveyorError(Exception):
         self.message = message
 
     def to_dict(self) -> dict[str, object]:
-        return {"error": self.code, "message": self.message}
+        """The API's error shape, which the CLI's --json mode shares."""
+        return {"__type": self.code, "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,10 @@ class InvalidDefinition(ConveyorError):
         super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
 
     def to_dict(self) -> dict[str, object]:
+        # The message lists every problem, as the API's does; `problems` has them one by one.
         return {
-            "error": self.code,
-            "message": self.message.splitlines()[0],
+            "__type": self.code,
+            "message": self.message,
             "problems": [p.to_dict() for p in self.problems],
         }
 

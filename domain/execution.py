@@ -389,13 +389,17 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         deadline: datetime,
         now: datetime,
     ) -> None:
-        previous = self.latest_run(stage, action)
+        # Attempts count every run of the action in this execution: a stage retry forgets the
+        # latest run (`StageRetried`), so the count, not the latest's number, is the source.
+        earlier = sum(
+            1 for r in self.actions.values() if (r["stage"], r["action"]) == (stage, action)
+        )
         self.trigger_event(
             self.ActionStarted,
             action_execution_id=action_execution_id,
             stage=stage,
             action=action,
-            attempt=(previous["attempt"] + 1) if previous else 1,
+            attempt=earlier + 1,
             action_type=action_type,
             configuration=configuration,
             resolved_configuration=resolved_configuration,
@@ -894,8 +898,10 @@ class PipelineExecution(CopyOnWrite, Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             run = aggregate.actions[self.action_execution_id]
-            aggregate._set_run(
+            # Ended now: its last status change is the end, as with a failure.
+            aggregate._end_run(
                 self.action_execution_id,
+                self.timestamp,
                 status=SUCCEEDED,
                 summary=self.summary,
                 output_artifacts=dict(self.output_artifacts),

@@ -112,6 +112,8 @@ class Pipeline(CopyOnWrite, Aggregate):
         # grow with the pipeline's age. Listings and id lookups read the history view.
         self.recent: list[str] = []
         self.revisions: dict[str, str] = {}
+        # When the definition last changed (CodePipeline's `updated`): executions leave it be.
+        self.definition_changed_on: datetime = self.created_on
 
     @classmethod
     def create(
@@ -133,6 +135,15 @@ class Pipeline(CopyOnWrite, Aggregate):
     @property
     def pipeline_version(self) -> int:
         return len(self.definitions)
+
+    @property
+    def definition_updated_on(self) -> datetime:
+        """When the definition was created or last updated."""
+        # A snapshot taken before the attribute existed lacks it; for a pipeline never updated
+        # the creation is exact, otherwise the last change of any kind is the best known.
+        if "definition_changed_on" in self.__dict__:
+            return cast(datetime, self.__dict__["definition_changed_on"])
+        return self.created_on if self.pipeline_version == 1 else self.modified_on
 
     @property
     def document(self) -> dict[str, Any]:
@@ -364,6 +375,7 @@ class Pipeline(CopyOnWrite, Aggregate):
 
         def apply(self, aggregate: Any) -> None:
             aggregate.definitions = [*aggregate.definitions, dict(self.definition)]
+            aggregate.definition_changed_on = self.timestamp
             aggregate._forget(list(self.cancelled))
             names = {stage["name"] for stage in self.definition["stages"]}
             aggregate.transitions = {k: v for k, v in aggregate.transitions.items() if k in names}

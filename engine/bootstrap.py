@@ -67,6 +67,7 @@ class System:
                 self.app,
                 self.settings.sqlalchemy_url(),
                 retention_months=self.settings.history_retention_months,
+                region=self.settings.region,
                 create_tables=False,
             )
             self._views.before_catch_up.append(self.checkpointer(self._views.engine).advance)
@@ -191,7 +192,10 @@ def _create_view_tables(app: Conveyor, settings: Settings) -> None:
     from projections.views import open_projections
 
     views = open_projections(
-        app, settings.sqlalchemy_url(), retention_months=settings.history_retention_months
+        app,
+        settings.sqlalchemy_url(),
+        retention_months=settings.history_retention_months,
+        region=settings.region,
     )
     create_checkpoint_table(views.engine)
     views.engine.dispose()

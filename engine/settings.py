@@ -1,8 +1,9 @@
-"""Settings from the environment: store location, quotas, timeouts, persistence module."""
+"""Settings from the environment: store location, quotas, timeouts, persistence, region."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,12 @@ from engine.clock import parse_instant
 HOME_DIR = ".conveyor"
 # Seconds to wait for PostgreSQL to accept a connection before saying why it did not.
 CONNECT_TIMEOUT_SECONDS = 5
+# The region and account a pipeline's ARN names (arn:aws:codepipeline:REGION:ACCOUNT:NAME), and
+# the only region an action may name. LocalStack's defaults: a local account, AWS's first region.
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "000000000000"
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+_ACCOUNT = re.compile(r"[0-9]{12}")
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ class Settings:
     # a lapsed lease means a lost worker, and after this many losses the action fails.
     lease_seconds: float = 30.0
     max_worker_losses: int = 2
+    # CONVEYOR_REGION and CONVEYOR_ACCOUNT: what ARNs name, as AWS's would.
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def database_path(self) -> Path:
@@ -181,6 +191,15 @@ def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _matching(
+    env: Mapping[str, str], name: str, default: str, form: re.Pattern[str], shape: str
+) -> str:
+    raw = env.get(name) or default
+    if not form.fullmatch(raw):
+        raise ValidationException(f"{name}: '{raw}' is not {shape}")
+    return raw
+
+
 def _check_instant(env: Mapping[str, str], name: str) -> None:
     raw = env.get(name)
     if not raw:
@@ -230,10 +249,12 @@ def load_settings(
     if persistence not in ("native", "sqlalchemy"):
         raise ValidationException("CONVEYOR_PERSISTENCE: use 'native' or 'sqlalchemy'")
     _check_instant(env, "CONVEYOR_NOW")
+    region = _matching(env, "CONVEYOR_REGION", DEFAULT_REGION, _REGION, "a region like us-east-1")
+    account = _matching(env, "CONVEYOR_ACCOUNT", DEFAULT_ACCOUNT, _ACCOUNT, "12 digits")
     settings = Settings(
         home=home.resolve(),
         database_url=env.get("CONVEYOR_DATABASE_URL") or None,
-        limits=Limits(max_stages=max_stages),
+        limits=Limits(max_stages=max_stages, region=region),
         max_pipelines=_int(env, "CONVEYOR_MAX_PIPELINES", 300),
         max_concurrent_executions=_int(env, "CONVEYOR_MAX_CONCURRENT_EXECUTIONS", 50),
         cancelled_actions=cancelled,
@@ -242,6 +263,8 @@ def load_settings(
         history_retention_months=_int(env, "CONVEYOR_HISTORY_RETENTION_MONTHS", 12),
         lease_seconds=_positive_float(env, "CONVEYOR_LEASE_SECONDS", 30.0),
         max_worker_losses=max(1, _int(env, "CONVEYOR_MAX_WORKER_LOSSES", 2)),
+        region=region,
+        account=account,
     )
     settings.postgres_target()  # a malformed CONVEYOR_DATABASE_URL is refused by every command
     return settings

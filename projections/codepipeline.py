@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # annotations only: the definition models need pydantic, a re
 
 Loader = Callable[[str], PipelineExecution]
 
+# The region an ARN and an action execution's input name when the settings name none.
+DEFAULT_REGION = "us-east-1"
+
 # CodePipeline's only execution type (its other one, ROLLBACK, Conveyor does not run).
 STANDARD = "STANDARD"
 
@@ -32,12 +35,31 @@ def epoch(value: datetime | str | None) -> float | None:
     return round(value.timestamp(), 3)
 
 
-def pipeline_metadata(pipeline: Pipeline) -> dict[str, Any]:
+def pipeline_arn(name: str, *, region: str, account: str) -> str:
+    """A pipeline's ARN as AWS writes it; region and account are the settings'."""
+    return f"arn:aws:codepipeline:{region}:{account}:{name}"
+
+
+def present(**members: Any) -> dict[str, Any]:
+    """The members that have a value: AWS leaves an absent member out rather than writing null."""
+    return {name: value for name, value in members.items() if value is not None}
+
+
+def pipeline_metadata(pipeline: Pipeline, *, region: str, account: str) -> dict[str, Any]:
+    """GetPipeline's metadata. `updated` is when the definition last changed, as in AWS:
+    executions leave it alone."""
     return {
-        "pipelineArn": f"arn:conveyor:codepipeline:local:000000000000:{pipeline.name}",
+        "pipelineArn": pipeline_arn(pipeline.name, region=region, account=account),
         "created": epoch(pipeline.created_on),
-        "updated": epoch(pipeline.modified_on),
+        "updated": epoch(pipeline.definition_updated_on),
     }
+
+
+def pipeline_declaration(document: Mapping[str, Any], *, account: str) -> dict[str, Any]:
+    """A stored definition as CodePipeline's PipelineDeclaration, whose `roleArn` is required:
+    a definition written without one (Conveyor runs actions as its own user, and needs none)
+    names the account's `conveyor` role."""
+    return {"roleArn": f"arn:aws:iam::{account}:role/conveyor", **document}
 
 
 def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
@@ -47,7 +69,7 @@ def pipeline_summary(pipeline: Pipeline) -> dict[str, Any]:
         "pipelineType": pipeline.pipeline_type,
         "executionMode": pipeline.execution_mode,
         "created": epoch(pipeline.created_on),
-        "updated": epoch(pipeline.modified_on),
+        "updated": epoch(pipeline.definition_updated_on),
     }
 
 
@@ -98,11 +120,11 @@ def _action_state(execution: PipelineExecution | None, stage: str, action: str) 
     if run is not None:
         state["latestExecution"] = action_execution_state(run)
         if run["revision"]:
-            state["currentRevision"] = {
-                "revisionId": run["revision"]["revisionId"],
-                "revisionChangeId": run["revision"].get("revisionChangeIdentifier"),
-                "created": epoch(run["revision"].get("created")),
-            }
+            state["currentRevision"] = present(
+                revisionId=run["revision"]["revisionId"],
+                revisionChangeId=run["revision"].get("revisionChangeIdentifier"),
+                created=epoch(run["revision"].get("created")),
+            )
     return state
 
 
@@ -125,13 +147,19 @@ def _stage_state(
         state["latestExecution"] = _stage_execution(latest, stage.name)
         stage_run: Mapping[str, Any] = latest.stages.get(stage.name, {})
         if stage_run.get("retry_trigger"):
-            state["retryStageMetadata"] = {
-                "autoStageRetryAttempt": stage_run["auto_retries"],
-                "manualStageRetryAttempt": stage_run["manual_retries"],
-                "latestRetryTrigger": stage_run["retry_trigger"],
-            }
+            state["retryStageMetadata"] = _retry_metadata(stage_run)
     state["actionStates"] = [_action_state(latest, stage.name, a.name) for a in stage.actions]
     return state
+
+
+def _retry_metadata(stage_run: Mapping[str, Any]) -> dict[str, Any]:
+    # A count that is 0 is left out: the model's minimum is 1, and AWS omits it.
+    metadata: dict[str, Any] = {"latestRetryTrigger": stage_run["retry_trigger"]}
+    if stage_run["auto_retries"]:
+        metadata["autoStageRetryAttempt"] = stage_run["auto_retries"]
+    if stage_run["manual_retries"]:
+        metadata["manualStageRetryAttempt"] = stage_run["manual_retries"]
+    return metadata
 
 
 def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
@@ -154,26 +182,26 @@ def pipeline_state(pipeline: Pipeline, load: Loader) -> dict[str, Any]:
         "pipelineVersion": pipeline.pipeline_version,
         "stageStates": stage_states,
         "created": epoch(pipeline.created_on),
-        "updated": epoch(pipeline.modified_on),
+        "updated": epoch(pipeline.definition_updated_on),
     }
 
 
 def execution_document(execution: PipelineExecution) -> dict[str, Any]:
-    """GetPipelineExecution's pipelineExecution, plus Conveyor's stage detail."""
+    """GetPipelineExecution's pipelineExecution, exactly its model's members."""
     document: dict[str, Any] = {
         "pipelineName": execution.pipeline_name,
         "pipelineVersion": execution.pipeline_version,
         "pipelineExecutionId": execution.execution_id,
         "status": execution.status,
         "artifactRevisions": [
-            {
-                "name": _output_name_of(execution, r["actionName"]),
-                "revisionId": r["revisionId"],
-                "revisionChangeIdentifier": r.get("revisionChangeIdentifier"),
-                "revisionSummary": r.get("revisionSummary"),
-                "created": epoch(r.get("created")),
-                "revisionUrl": r.get("revisionUrl"),
-            }
+            present(
+                name=_output_name_of(execution, r["actionName"]),
+                revisionId=r["revisionId"],
+                revisionChangeIdentifier=r.get("revisionChangeIdentifier"),
+                revisionSummary=r.get("revisionSummary") or None,
+                created=epoch(r.get("created")),
+                revisionUrl=r.get("revisionUrl"),
+            )
             for r in execution.source_revisions
         ],
         "variables": [
@@ -182,24 +210,32 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         "trigger": dict(execution.trigger),
         "executionMode": execution.execution_mode,
         "executionType": STANDARD,
-        "startTime": epoch(execution.started_at),
-        "lastUpdateTime": epoch(execution.modified_on),
     }
     if execution.status_summary:
         document["statusSummary"] = execution.status_summary
+    return document
+
+
+def execution_detail(execution: PipelineExecution) -> dict[str, Any]:
+    """What Conveyor shows beyond GetPipelineExecution's members (for people, not the API):
+    start and last change, who superseded it, where it waits, and its stages."""
+    detail: dict[str, Any] = {
+        "startTime": epoch(execution.started_at),
+        "lastUpdateTime": epoch(execution.modified_on),
+    }
     if execution.stop:
-        document["stopTrigger"] = {"reason": execution.stop["reason"]}
+        detail["stopTrigger"] = {"reason": execution.stop["reason"]}
     outcome: Mapping[str, Any] = execution.outcome or {}
     if outcome.get("superseded_by"):
-        document["supersededBy"] = outcome["superseded_by"]
+        detail["supersededBy"] = outcome["superseded_by"]
     if execution.waiting:
-        document["waiting"] = {
+        detail["waiting"] = {
             "stageName": execution.waiting["stage"],
             "reason": execution.waiting["reason"],
             "heldBy": execution.waiting["holder"],
             "since": epoch(execution.waiting["since"]),
         }
-    document["stages"] = [
+    detail["stages"] = [
         {
             "stageName": name,
             "status": stage["status"],
@@ -213,7 +249,7 @@ def execution_document(execution: PipelineExecution) -> dict[str, Any]:
         }
         for name, stage in execution.stages.items()
     ]
-    return document
+    return detail
 
 
 def _output_name_of(execution: PipelineExecution, action: str) -> str | None:
@@ -231,12 +267,12 @@ def execution_summary(execution: PipelineExecution) -> dict[str, Any]:
         "startTime": epoch(execution.started_at),
         "lastUpdateTime": epoch(execution.modified_on),
         "sourceRevisions": [
-            {
-                "actionName": r["actionName"],
-                "revisionId": r["revisionId"],
-                "revisionSummary": r.get("revisionSummary"),
-                "revisionUrl": r.get("revisionUrl"),
-            }
+            present(
+                actionName=r["actionName"],
+                revisionId=r["revisionId"],
+                revisionSummary=r.get("revisionSummary") or None,
+                revisionUrl=r.get("revisionUrl"),
+            )
             for r in execution.source_revisions
         ],
         "trigger": dict(execution.trigger),
@@ -246,51 +282,65 @@ def execution_summary(execution: PipelineExecution) -> dict[str, Any]:
     if execution.status_summary:
         summary["statusSummary"] = execution.status_summary
     if execution.stop:
-        summary["stopTrigger"] = {"reason": execution.stop["reason"]}
+        summary["stopTrigger"] = present(reason=execution.stop["reason"] or None)
     return summary
 
 
-def action_execution_details(execution: PipelineExecution) -> list[dict[str, Any]]:
+# Where ListActionExecutions' artifacts are: Conveyor keeps them content-addressed, so the
+# "bucket" is its artifact store and the "key" the artifact's digest.
+ARTIFACT_BUCKET = "conveyor-artifacts"
+
+
+def _artifacts(artifacts: Mapping[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "s3location": {"bucket": ARTIFACT_BUCKET, "key": digest}}
+        for name, digest in artifacts.items()
+    ]
+
+
+def action_execution_detail(
+    execution: PipelineExecution, run: Mapping[str, Any], *, region: str
+) -> dict[str, Any]:
+    """One ListActionExecutions actionExecutionDetails[] item: one attempt of one action."""
+    latest = action_execution_state(run)
+    result: dict[str, Any] = {
+        k: latest[k]
+        for k in ("externalExecutionId", "externalExecutionUrl", "errorDetails")
+        if k in latest
+    }
+    if run["summary"]:
+        result["externalExecutionSummary"] = run["summary"]
+    detail = present(
+        pipelineExecutionId=execution.execution_id,
+        actionExecutionId=run["id"],
+        pipelineVersion=execution.pipeline_version,
+        stageName=run["stage"],
+        actionName=run["action"],
+        startTime=epoch(run["started_at"]),
+        lastUpdateTime=epoch(run["updated_at"]),
+        updatedBy=run["updated_by"],
+        status=run["status"],
+    )
+    detail["input"] = present(
+        actionTypeId=dict(run["action_type"]),
+        configuration=dict(run["configuration"]),
+        resolvedConfiguration=dict(run["resolved_configuration"]),
+        region=region,
+        inputArtifacts=_artifacts(run["input_artifacts"]),
+        namespace=run["namespace"],
+    )
+    detail["output"] = {
+        "outputArtifacts": _artifacts(run["output_artifacts"]),
+        "executionResult": result,
+        "outputVariables": dict(run["output_variables"]),
+    }
+    return detail
+
+
+def action_execution_details(execution: PipelineExecution, *, region: str) -> list[dict[str, Any]]:
     """ListActionExecutions' actionExecutionDetails[], newest first, every attempt its own row."""
-    details = []
-    for run in execution.actions.values():
-        latest = action_execution_state(run)
-        details.append(
-            {
-                "pipelineExecutionId": execution.execution_id,
-                "actionExecutionId": run["id"],
-                "pipelineVersion": execution.pipeline_version,
-                "stageName": run["stage"],
-                "actionName": run["action"],
-                "startTime": epoch(run["started_at"]),
-                "lastUpdateTime": epoch(run["updated_at"]),
-                "updatedBy": run["updated_by"],
-                "status": run["status"],
-                "attempt": run["attempt"],
-                "input": {
-                    "actionTypeId": dict(run["action_type"]),
-                    "configuration": dict(run["configuration"]),
-                    "resolvedConfiguration": dict(run["resolved_configuration"]),
-                    "inputArtifacts": [
-                        {"name": name, "digest": digest}
-                        for name, digest in run["input_artifacts"].items()
-                    ],
-                    "namespace": run["namespace"],
-                },
-                "output": {
-                    "outputArtifacts": [
-                        {"name": name, "digest": digest}
-                        for name, digest in run["output_artifacts"].items()
-                    ],
-                    "executionResult": {
-                        k: latest[k]
-                        for k in ("externalExecutionId", "externalExecutionUrl", "errorDetails")
-                        if k in latest
-                    }
-                    | ({"externalExecutionSummary": run["summary"]} if run["summary"] else {}),
-                    "outputVariables": dict(run["output_variables"]),
-                },
-            }
-        )
+    details = [
+        action_execution_detail(execution, run, region=region) for run in execution.actions.values()
+    ]
     details.sort(key=lambda d: (d["startTime"], d["actionExecutionId"]), reverse=True)
     return details

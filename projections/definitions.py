@@ -9,17 +9,22 @@ from typing import Any
 
 from domain.errors import ValidationException
 from domain.pipeline import Pipeline
-from projections.codepipeline import pipeline_metadata, pipeline_summary
+from projections.codepipeline import pipeline_declaration, pipeline_metadata, pipeline_summary
 
 # ListPipelines' page size when none is asked for, and the most one page may hold (the model's).
 LIST_PIPELINES_MAX = 1000
 
 
-def get_pipeline(pipeline: Pipeline, version: int | None = None) -> dict[str, Any]:
+def get_pipeline(
+    pipeline: Pipeline, version: int | None = None, *, region: str, account: str
+) -> dict[str, Any]:
     """GetPipeline: the definition of `version` (default the current one) and the metadata."""
     pipeline.declaration(version)  # refuses a version the pipeline never had
     document = pipeline.definitions[(version or pipeline.pipeline_version) - 1]
-    return {"pipeline": document, "metadata": pipeline_metadata(pipeline)}
+    return {
+        "pipeline": pipeline_declaration(document, account=account),
+        "metadata": pipeline_metadata(pipeline, region=region, account=account),
+    }
 
 
 def list_pipelines(

@@ -15,6 +15,7 @@ from domain.errors import PipelineExecutionNotFoundException, ValidationExceptio
 from domain.execution import PipelineExecution
 from domain.vocabulary import StageStatus
 from projections.codepipeline import (
+    DEFAULT_REGION,
     action_execution_details,
     execution_document,
     execution_summary,
@@ -105,8 +106,12 @@ class HistoryView:
     name = "history"
     tables = (executions_table, succeeded_table, actions_table, history_meta)
 
-    def __init__(self, retention_months: int = DEFAULT_RETENTION_MONTHS) -> None:
+    def __init__(
+        self, retention_months: int = DEFAULT_RETENTION_MONTHS, region: str = DEFAULT_REGION
+    ) -> None:
         self.retention_months = retention_months
+        # The settings' region, which every action execution's input names.
+        self.region = region
 
     def fold(self, conn: Connection, batch: Sequence[Positioned], replica: Replica) -> None:
         if not batch:
@@ -122,7 +127,7 @@ class HistoryView:
                     fresh.add(item.key)
         newest_us = self._newest(conn, max(item.at_us for item in batch))
         cutoff = micros(months_before(from_micros(newest_us), self.retention_months))
-        rows = _Rows()
+        rows = _Rows(self.region)
         older: list[str] = []
         for execution_id, execution in dirty.items():
             start_us = micros(execution.started_at)
@@ -169,7 +174,8 @@ class HistoryView:
 class _Rows:
     """The history rows of the executions a batch changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: str) -> None:
+        self.region = region
         self.executions: list[dict[str, Any]] = []
         self.stages: list[dict[str, Any]] = []
         self.actions: list[dict[str, Any]] = []
@@ -193,7 +199,7 @@ class _Rows:
             if run["status"] == StageStatus.SUCCEEDED
         )
         runs = execution.actions
-        for detail in action_execution_details(execution):
+        for detail in action_execution_details(execution, region=self.region):
             aeid = detail["actionExecutionId"]
             self.actions.append(
                 {

@@ -6,13 +6,16 @@ from collections.abc import Sequence
 
 from projections.audit import AuditView
 from projections.billing import BillingView
+from projections.codepipeline import DEFAULT_REGION
 from projections.history import DEFAULT_RETENTION_MONTHS, HistoryView
 from projections.runtime import EventLog, Projections, View, create_view_engine
 from projections.state import StateView
 
 
-def standard_views(retention_months: int = DEFAULT_RETENTION_MONTHS) -> list[View]:
-    return [StateView(), HistoryView(retention_months), BillingView(), AuditView()]
+def standard_views(
+    retention_months: int = DEFAULT_RETENTION_MONTHS, region: str = DEFAULT_REGION
+) -> list[View]:
+    return [StateView(), HistoryView(retention_months, region), BillingView(), AuditView()]
 
 
 def open_projections(
@@ -21,6 +24,7 @@ def open_projections(
     *,
     views: Sequence[View] | None = None,
     retention_months: int = DEFAULT_RETENTION_MONTHS,
+    region: str = DEFAULT_REGION,
     create_tables: bool = True,
 ) -> Projections:
     """Views in the database at `url` (the events' own database, or `sqlite://` in memory).
@@ -29,7 +33,7 @@ def open_projections(
     no process checks or creates them again, which raced between processes on PostgreSQL.
     """
     projections = Projections(
-        log, create_view_engine(url), list(views or standard_views(retention_months))
+        log, create_view_engine(url), list(views or standard_views(retention_months, region))
     )
     if create_tables:
         projections.ensure_tables()

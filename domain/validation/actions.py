@@ -12,8 +12,6 @@ from domain.validation.checker import ActionView, Checker
 from domain.validation.raw import integer, items, key, kind, obj, short
 from domain.vocabulary import ActionCategory
 
-_NO_REGION_OWNERS = ("ThirdParty", "Custom")
-
 
 def check_action(
     check: Checker,
@@ -53,7 +51,7 @@ def check_action(
     check.string_list(f"{path}.outputVariables", action.get("outputVariables"), c.OUTPUT_VARIABLES)
     _check_artifacts(check, view, spec)
     check.text(f"{path}.roleArn", action.get("roleArn"), c.ROLE_ARN)
-    _check_region(check, view, type_id.get("owner"))
+    _check_region(check, view)
     _check_namespace(check, view)
     _check_timeout(check, path, action.get("timeoutInMinutes"))
     _check_environment(check, f"{path}.environmentVariables", action.get("environmentVariables"))
@@ -196,16 +194,21 @@ def _check_environment_json(check: Checker, path: str, name: str, text: str) -> 
             check.add(path, rule, f"{shape}; entry {index} {fault}")
 
 
-def _check_region(check: Checker, view: ActionView, owner: Any) -> None:
+def _check_region(check: Checker, view: ActionView) -> None:
+    """`aws codepipeline get-pipeline` writes the region on every action, the pipeline's own
+    included; Conveyor runs in one region (the settings'), so only another one is refused."""
     region = view.raw.get("region")
     if not isinstance(region, str):
         return
-    check.text(f"{view.path}.region", region, c.ACTION_REGION)
-    if view.category == ActionCategory.SOURCE or owner in _NO_REGION_OWNERS:
+    own = check.limits.region
+    if not c.ACTION_REGION.low <= len(region) <= c.ACTION_REGION.high:
+        check.text(f"{view.path}.region", region, c.ACTION_REGION)
+    elif region != own:
         check.add(
             f"{view.path}.region",
-            "region.not-allowed",
-            "source, third-party and custom actions cannot set a region",
+            "region.other",
+            f"an action runs in the pipeline's own region {own}, not {short(region)}: "
+            "cross-region actions are not supported",
         )
 
 

@@ -28,6 +28,8 @@ class Limits:
     max_actions_per_pipeline: int = 500
     max_variables: int = 50
     max_triggers: int = 50
+    # The pipeline's own region (the settings'): an action may name it, and no other.
+    region: str = "us-east-1"
 
     def __post_init__(self) -> None:
         if not 2 <= self.min_stages <= self.max_stages <= STAGES_CEILING:

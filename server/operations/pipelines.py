@@ -21,7 +21,10 @@ def get_pipeline(call: Call) -> dict[str, Any]:
     from projections.definitions import get_pipeline as document
 
     pipeline = call.system.app.pipeline(call.body["name"])
-    return document(pipeline, call.body.get("version"))
+    settings = call.system.settings
+    return document(
+        pipeline, call.body.get("version"), region=settings.region, account=settings.account
+    )
 
 
 def update_pipeline(call: Call) -> dict[str, Any]:

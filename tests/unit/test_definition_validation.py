@@ -719,7 +719,7 @@ def test_role_arn_region_commands_and_environment_variables_are_checked() -> Non
         environmentVariables=[{"name": "BAD-NAME", "value": "v", "type": "SECRET"}],
     )
     assert rules_at(pipeline(("Source", [source(region="eu-west-1")]), ("Build", [action]))) == {
-        ("pipeline.stages[0].actions[0].region", "region.not-allowed"),
+        ("pipeline.stages[0].actions[0].region", "region.other"),
         ("pipeline.stages[1].actions[0].roleArn", "roleArn.pattern"),
         ("pipeline.stages[1].actions[0].region", "region.length"),
         ("pipeline.stages[1].actions[0].commands", "commands.count"),
@@ -727,6 +727,44 @@ def test_role_arn_region_commands_and_environment_variables_are_checked() -> Non
         ("pipeline.stages[1].actions[0].environmentVariables[0].name", "name.pattern"),
         ("pipeline.stages[1].actions[0].environmentVariables[0].type", "field.enum"),
     }
+
+
+def _as_get_pipeline_writes_it(region: str) -> dict[str, Any]:
+    """`aws codepipeline get-pipeline`'s output as it is: the region on every action, empty
+    artifact lists, the version, and the metadata beside the pipeline."""
+    stages = [
+        ("Source", [source(region=region, inputArtifacts=[])]),
+        ("Build", [shell("A", region=region, runOrder=1)]),
+        ("Gate", [approval(region=region, inputArtifacts=[], outputArtifacts=[])]),
+    ]
+    document = pipeline(
+        *stages,
+        roleArn="arn:aws:iam::123456789012:role/service-role/demo",
+        artifactStore={"type": "S3", "location": "codepipeline-us-east-1-123456789012"},
+        version=3,
+    )
+    return {
+        "pipeline": document,
+        "metadata": {
+            "pipelineArn": f"arn:aws:codepipeline:{region}:123456789012:demo",
+            "created": 1700000000.123,
+            "updated": 1700000500.456,
+        },
+    }
+
+
+def test_an_action_may_name_the_pipelines_own_region_whatever_its_category() -> None:
+    default = parse_definition(_as_get_pipeline_writes_it("us-east-1"))
+    assert [a.region for s in default.stages for a in s.actions] == ["us-east-1"] * 3
+    parse_definition(_as_get_pipeline_writes_it("eu-west-3"), Limits(region="eu-west-3"))
+
+
+def test_an_action_naming_another_region_is_refused_naming_the_field_and_the_rule() -> None:
+    problems = problems_of(_as_get_pipeline_writes_it("eu-west-1"))
+    assert {(p.path, p.rule) for p in problems} == {
+        (f"pipeline.stages[{stage}].actions[0].region", "region.other") for stage in range(3)
+    }
+    assert "pipeline's own region us-east-1, not eu-west-1" in problems[0].message
 
 
 def test_artifact_store_and_artifact_stores_are_mutually_exclusive() -> None:
