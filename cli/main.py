@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli import render, service
+from cli.access_keys import access_key_app
 from cli.context import actor, handled, out, print_json, report_fault, system
 from cli.explore import explore_command
 from cli.lookup import find_execution
@@ -56,6 +57,7 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(access_key_app, name="access-key")
 app.command("simulate")(simulate_command)
 app.command("explore")(explore_command)
 pipeline_app.command("diff")(pipeline_diff_command)

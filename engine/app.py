@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from engine.application.access_keys import AccessKeyCommands
 from engine.application.actions import ActionCommands
 from engine.application.approvals import ApprovalCommands
 from engine.application.executions import ExecutionCommands
@@ -20,6 +21,7 @@ class Conveyor(
     TransitionCommands,
     ActionCommands,
     JobCommands,
+    AccessKeyCommands,
 ):
     """CodePipeline's API over an event store; every method is one transaction (or none)."""
 

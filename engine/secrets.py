@@ -87,13 +87,23 @@ class SecretStore:
         token = self._tokens().get(name)
         if token is None:
             return None
+        return self.decrypt(token, f"secret '{name}'")
+
+    # ----- encrypting values kept elsewhere (access keys' secrets, in their events) -----------
+
+    def encrypt(self, value: str) -> str:
+        """`value` encrypted with the workspace key (made on first use), as Fernet token text."""
+        return self._fernet(create=True).encrypt(value.encode("utf-8")).decode()
+
+    def decrypt(self, token: str, what: str) -> str:
+        """The value `encrypt` made `token` from; `what` names it in the error if it can't be."""
         from cryptography.fernet import InvalidToken
 
         try:
             return self._fernet(create=False).decrypt(token.encode()).decode("utf-8")
         except InvalidToken:
             raise SecretsError(
-                f"secret '{name}' cannot be decrypted with {self.key_path}: the key changed "
+                f"{what} cannot be decrypted with {self.key_path}: the key changed "
                 "since it was set; set it again [secret.key]"
             ) from None
 
@@ -108,7 +118,7 @@ class SecretStore:
         if not value:
             raise SecretsError(f"secret '{name}': the value is empty [secret.empty]")
         tokens = self._tokens()
-        tokens[name] = self._fernet(create=True).encrypt(value.encode("utf-8")).decode()
+        tokens[name] = self.encrypt(value)
         self._save(tokens)
 
     def delete(self, name: str) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from domain.access_key import AccessKey, AccessKeyRegistry
 from domain.errors import ValidationException
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
@@ -74,6 +75,8 @@ CATEGORIES: dict[type, str] = {
     events.StageFailed: "stage",
     events.StageRetried: "stage",
     events.ExecutionHeld: "stage",
+    AccessKey.AccessKeyCreated: "access",
+    AccessKey.AccessKeyRevoked: "access",
 }
 # `cause` (events of class_version 2) is left out too: the first release's events get theirs
 # only when loaded, so keeping it would make a rebuilt trail differ from the one recorded then,
@@ -87,10 +90,19 @@ SKIPPED_FIELDS = (
 )
 
 
+# Shown masked, as the secrets store's values are: an access key's secret is recorded only
+# encrypted, and even the ciphertext has no business in a trail that is exported and shared.
+MASKED_FIELDS = ("encrypted_secret",)
+MASK = "***"
+
+
 def event_fields(event: Any) -> dict[str, Any]:
     data = dict(vars(event))
     for key in SKIPPED_FIELDS:
         data.pop(key, None)
+    for key in MASKED_FIELDS:
+        if key in data:
+            data[key] = MASK
     return data
 
 
@@ -122,10 +134,20 @@ def _registry_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any,
     return data.get("pipeline_id"), data.get("name"), None, "registry"
 
 
+def _access_key_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+    return None, None, None, "access"
+
+
+def _key_registry_context(item: Positioned, data: dict[str, Any]) -> tuple[Any, Any, Any, str]:
+    return None, None, None, "registry"
+
+
 _CONTEXTS: dict[type, _Context] = {
     PipelineExecution: _execution_context,
     Pipeline: _pipeline_context,
     PipelineRegistry: _registry_context,
+    AccessKey: _access_key_context,
+    AccessKeyRegistry: _key_registry_context,
 }
 
 
@@ -259,6 +281,14 @@ DESCRIPTIONS: dict[type, Describe] = {
     events.ExecutionDeactivated: lambda d, a: f"execution {_short(d, a)} is no longer in progress",
     events.PipelineRegistered: lambda d, _: f"name {d['name']} registered",
     events.PipelineUnregistered: lambda d, _: f"name {d['name']} released",
+    AccessKey.AccessKeyCreated: lambda d, _: (
+        f"created access key {d['name']} ({d['key_id']}, role {d['role']})"
+    ),
+    AccessKey.AccessKeyRevoked: lambda d, a: f"revoked access key {a.name} ({a.key_id})",
+    AccessKeyRegistry.AccessKeyNameRegistered: lambda d, _: (
+        f"access key name {d['name']} registered"
+    ),
+    AccessKeyRegistry.AccessKeyNameReleased: lambda d, _: f"access key name {d['name']} released",
 }
 
 

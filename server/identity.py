@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from domain.access_key import ROLES as ROLES
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -35,7 +37,7 @@ class Authenticator(Protocol):
 
 # What each role may call. `viewer` reads; `operator` also moves executions; `approver` also
 # answers approvals; `admin` may do everything (pipelines, tags, keys).
-ROLES = ("viewer", "operator", "approver", "admin")
+# (ROLES, the four names, is the access keys' own list: a key is created with one of them.)
 
 # Operations each role may call beyond what the roles before it may; `admin` may call anything.
 OPERATOR = frozenset(
