@@ -153,6 +153,8 @@ def client(url: str, key_id: str, secret: str) -> Any:
 
 def admin_key(env: dict[str, str]) -> tuple[str, str] | None:
     """A new admin access key (id, secret), or None when this checkout has no access keys."""
+    import json
+
     made = subprocess.run(
         [CONVEYOR, "access-key", "create", "--name", "bench", "--role", "admin", "--json"],
         env=env,
@@ -161,10 +163,8 @@ def admin_key(env: dict[str, str]) -> tuple[str, str] | None:
     )
     if made.returncode != 0:
         return None
-    import json
-
-    key = json.loads(made.stdout)
-    return key["accessKeyId"], key["secretAccessKey"]
+    key = json.loads(made.stdout)["AccessKey"]  # IAM's CreateAccessKey shape
+    return key["AccessKeyId"], key["SecretAccessKey"]
 
 
 def _until(found: Callable[[], Any], within: float) -> Any:
@@ -251,8 +251,13 @@ def main() -> None:
         unsigned = ["--insecure-local"]
         results.update(measure_api("insecure", env, root, unsigned, ("local", "local"), n, r))
         key = admin_key(env)
-        if key is not None:
-            results.update(measure_api("signed", env, root, [], key, n, r))
+        if key is None:
+            print("signed: skipped (this checkout has no `conveyor access-key`)")
+        else:
+            try:
+                results.update(measure_api("signed", env, root, [], key, n, r))
+            except SystemExit as ended:  # a checkout whose server cannot check signatures yet
+                print(f"signed: skipped ({str(ended).splitlines()[0]})")
         report(results, n, r)
 
 
@@ -267,8 +272,6 @@ def report(results: dict[str, dict[str, float]], n: int, r: int) -> None:
                 name = "bare HTTP" if side == "http" else f"boto3 {side}"
                 line += f"   {name} {api:6.1f}/s ({api / local:4.2f}x)"
         print(line)
-    if "signed" not in results:
-        print("signed: skipped (this checkout has no `conveyor access-key`)")
 
 
 if __name__ == "__main__":

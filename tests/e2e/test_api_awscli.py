@@ -1,5 +1,5 @@
 """The AWS CLI (the `awscli` package) drives a real `conveyor server` by its endpoint URL alone,
-with a profile that holds a Conveyor access key."""
+with a profile that holds a Conveyor access key (made by `conveyor access-key create`)."""
 
 from __future__ import annotations
 
@@ -80,8 +80,8 @@ class AwsCli:
             "AWS_PAGER": "",
         }
 
-    def run(self, *args: str) -> Any:
-        done = subprocess.run(
+    def call(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
             [AWS, "--endpoint-url", self.endpoint, "codepipeline", *args],
             env=self.env,
             capture_output=True,
@@ -89,8 +89,16 @@ class AwsCli:
             timeout=120,
             check=False,
         )
+
+    def run(self, *args: str) -> Any:
+        done = self.call(*args)
         assert done.returncode == 0, f"aws {' '.join(args)} exited {done.returncode}\n{done.stderr}"
         return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
+def access_key(ws: Workspace, name: str, role: str) -> tuple[str, str]:
+    made = ws.json("access-key", "create", "--name", name, "--role", role)["AccessKey"]
+    return made["AccessKeyId"], made["SecretAccessKey"]
 
 
 @pytest.fixture
@@ -101,15 +109,15 @@ def served(tmp_path: Path) -> Iterator[tuple[Workspace, ApiServer]]:
     (bucket / "source.txt").write_text("hello from the bucket\n")
     ws.write("release.json", definition(bucket))
     ws.run("pipeline", "create", "release.json", "--no-start")
-    with api_server(ws) as server:
+    with api_server(ws, insecure=False) as server:
         yield ws, server
 
 
 def test_the_aws_cli_lists_pipelines_reads_state_and_starts_an_execution(
     served: tuple[Workspace, ApiServer], tmp_path: Path
 ) -> None:
-    _, server = served
-    aws = AwsCli(tmp_path, server.url, "AKIACONVEYORLOCAL", "local-secret")
+    ws, server = served
+    aws = AwsCli(tmp_path, server.url, *access_key(ws, "release-bot", "operator"))
 
     listed = aws.run("list-pipelines")
     assert [p["name"] for p in listed["pipelines"]] == ["release"]
@@ -145,3 +153,19 @@ def _until_finished(aws: AwsCli, execution_id: str) -> str:
             return status
         assert time.monotonic() < deadline, f"{execution_id} still {status}"
         time.sleep(0.2)
+
+
+def test_the_aws_cli_with_a_viewer_key_reads_but_is_refused_a_start_and_nothing_starts(
+    served: tuple[Workspace, ApiServer], tmp_path: Path
+) -> None:
+    ws, server = served
+    aws = AwsCli(tmp_path, server.url, *access_key(ws, "dashboard", "viewer"))
+
+    assert aws.run("get-pipeline-state", "--name", "release")["pipelineName"] == "release"
+    refused = aws.call("start-pipeline-execution", "--name", "release")
+
+    assert refused.returncode != 0
+    assert "AccessDeniedException" in refused.stderr
+    assert "codepipeline:StartPipelineExecution" in refused.stderr
+    listed = aws.run("list-pipeline-executions", "--pipeline-name", "release")
+    assert listed["pipelineExecutionSummaries"] == []
