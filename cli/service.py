@@ -192,11 +192,14 @@ def _authenticator(system: System, insecure_local: bool) -> Authenticator | None
     """Who may call the API: nobody checked in insecure local mode, else signed access keys."""
     if insecure_local:
         return None
-    err.print(
-        "[bold red]error[/] access keys are not available yet, so the API cannot check "
-        "signatures: run with --insecure-local (loopback only) or --no-api"
-    )
-    raise typer.Exit(2)
+    from server.auth import KeyAuthenticator
+
+    if not any(not key.revoked for key in system.app.list_access_keys()):
+        out.print(
+            "conveyor server: no live access keys, so every API request is refused until one "
+            "is created (conveyor access-key create --name NAME --role ROLE)"
+        )
+    return KeyAuthenticator(system)
 
 
 class Api:
