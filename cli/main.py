@@ -26,6 +26,7 @@ from cli.reports import (
     state_document,
 )
 from cli.secrets import secrets_app
+from cli.tags import action_types_command, tag_app
 from domain.errors import InvalidDefinition, ValidationException
 from domain.vocabulary import ApprovalStatus, ExecutionStatus, RetryMode
 
@@ -58,6 +59,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(projections_app, name="projections")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(access_key_app, name="access-key")
+app.add_typer(tag_app, name="tag")
+app.command("action-types")(action_types_command)
 app.command("simulate")(simulate_command)
 app.command("explore")(explore_command)
 pipeline_app.command("diff")(pipeline_diff_command)
@@ -151,6 +154,20 @@ def parse_vars(pairs: list[str]) -> dict[str, str]:
             raise ValidationException(f"--var: '{pair}' is not NAME=VALUE")
         values[name] = value
     return values
+
+
+def parse_source_revisions(values: list[str]) -> list[dict[str, str]]:
+    """--source-revision ACTION=TYPE:VALUE as CodePipeline's sourceRevisions."""
+    revisions = []
+    for text in values:
+        action, sep, rest = text.partition("=")
+        revision_type, colon, value = rest.partition(":")
+        if not sep or not colon or not action:
+            raise ValidationException(f"--source-revision: '{text}' is not ACTION=TYPE:VALUE")
+        revisions.append(
+            {"actionName": action, "revisionType": revision_type, "revisionValue": value}
+        )
+    return revisions
 
 
 # ----- workspace -----------------------------------------------------------------------------
@@ -326,6 +343,20 @@ def pipeline_delete(name: str, as_json: JsonFlag = False) -> None:
 def start(
     name: str,
     var: Annotated[list[str] | None, typer.Option("--var", help="NAME=VALUE override.")] = None,
+    client_request_token: Annotated[
+        str | None,
+        typer.Option(
+            "--client-request-token",
+            help="Idempotency token: a repeat returns the same execution and starts nothing.",
+        ),
+    ] = None,
+    source_revision: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source-revision",
+            help="ACTION=TYPE:VALUE, e.g. Checkout=COMMIT_ID:<full commit id>.",
+        ),
+    ] = None,
     wait: Wait = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -333,6 +364,7 @@ def start(
     from engine.service import StartPipelineExecution
 
     variables = parse_vars(var or [])
+    revisions = parse_source_revisions(source_revision or [])
 
     def announce(execution_id: str) -> None:
         if not as_json:
@@ -340,7 +372,14 @@ def start(
 
     with system() as sys_:
         execution_id = sys_.service().execute(
-            StartPipelineExecution(name, by=actor(), variables=variables), announce=announce
+            StartPipelineExecution(
+                name,
+                by=actor(),
+                variables=variables,
+                client_request_token=client_request_token,
+                source_revisions=revisions,
+            ),
+            announce=announce,
         )
         settle(sys_, name, [execution_id], wait, as_json)
         started = {"pipelineExecutionId": execution_id}  # StartPipelineExecution's response

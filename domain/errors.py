@@ -190,3 +190,30 @@ class StoreUnavailableException(ConveyorError):
 
     code = "StoreUnavailableException"
     http_status = 503
+
+
+# ----- tags (TagResource, UntagResource, ListTagsForResource) ---------------------------------
+
+
+class InvalidTagsException(ConveyorError):
+    """A tag is not allowed: a reserved `aws:` key, or a key given twice in one request."""
+
+    code = "InvalidTagsException"
+
+
+class TooManyTagsException(ConveyorError):
+    """The resource would have more tags than its limit (50)."""
+
+    code = "TooManyTagsException"
+
+
+class InvalidArnException(ConveyorError):
+    """The resource ARN is not a CodePipeline pipeline's ARN."""
+
+    code = "InvalidArnException"
+
+
+class ResourceNotFoundException(ConveyorError):
+    """No resource (pipeline) has the given ARN."""
+
+    code = "ResourceNotFoundException"

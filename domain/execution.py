@@ -254,6 +254,16 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         trigger: dict[str, Any]
         variables: dict[str, str]
         by: str
+        # v2: StartPipelineExecution's clientRequestToken and sourceRevisions, if given.
+        client_request_token: str | None
+        revision_overrides: list[dict[str, str]]
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["client_request_token"] = None
+            state["revision_overrides"] = []
 
     def __init__(
         self,
@@ -265,6 +275,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         trigger: dict[str, Any],
         variables: dict[str, str],
         by: str,
+        client_request_token: str | None = None,
+        revision_overrides: list[dict[str, str]] | None = None,
         **_: Any,
     ) -> None:
         self.pipeline_id = pipeline_id
@@ -289,6 +301,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         self.stop: StopRequest | None = None
         self.outcome: Outcome | None = None
         self.retry_in_stage: str | None = None
+        self.client_request_token = client_request_token
+        self.revision_overrides = [dict(o) for o in revision_overrides or []]
 
     @classmethod
     def start(
@@ -305,6 +319,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
         variables: dict[str, str],
         by: str,
         now: datetime,
+        client_request_token: str | None = None,
+        revision_overrides: Sequence[Mapping[str, str]] = (),
     ) -> PipelineExecution:
         return cls._create(
             cls.ExecutionStarted,
@@ -317,6 +333,8 @@ class PipelineExecution(CopyOnWrite, Aggregate):
             trigger={"triggerType": str(trigger_type), "triggerDetail": trigger_detail},
             variables=variables,
             by=by,
+            client_request_token=client_request_token,
+            revision_overrides=[dict(o) for o in revision_overrides],
             timestamp=now,
         )
 
@@ -334,6 +352,14 @@ class PipelineExecution(CopyOnWrite, Aggregate):
     def started_at(self) -> datetime:
         created: datetime = self.created_on
         return created
+
+    def revision_override(self, action: str) -> dict[str, str] | None:
+        """The revision StartPipelineExecution asked this source action to run, if any."""
+        # Executions snapshotted before overrides existed lack the attribute.
+        for override in vars(self).get("revision_overrides") or []:
+            if override["actionName"] == action:
+                return dict(override)
+        return None
 
     def run(self, action_execution_id: str) -> ActionRun:
         return self.actions[action_execution_id]

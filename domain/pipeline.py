@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 from uuid import UUID
@@ -19,6 +19,7 @@ from domain.errors import (
     ValidationException,
 )
 from domain.state import CopyOnWrite
+from domain.tags import check_tag_keys, check_tags, merged_tags
 from domain.variables import execution_variables
 from domain.vocabulary import ActionCategory, ExecutionMode, PipelineType
 
@@ -103,6 +104,9 @@ class Pipeline(CopyOnWrite, Aggregate):
         self.definitions: list[dict[str, Any]] = [definition]
         self.created_by = by
         self.deleted = False
+        # TagResource's tags, and clientRequestToken → execution id (see RequestTokenRecorded).
+        self.tags: dict[str, str] = {}
+        self.request_tokens: dict[str, str] = {}
         self.transitions: dict[str, TransitionState] = {}
         self.gates: dict[str, Gate] = {}
         # Non-terminal executions in the order they started (or resumed).
@@ -478,3 +482,72 @@ class Pipeline(CopyOnWrite, Aggregate):
         def apply(self, aggregate: Any) -> None:
             waiting = aggregate.gate(self.stage)["waiting"]
             aggregate._set_gate(self.stage, waiting=[e for e in waiting if e != self.execution_id])
+
+    # ----- tags and start request tokens (TagResource, UntagResource, clientRequestToken) -----
+    # Pipelines recorded before these existed have neither attribute in their snapshots: both
+    # are read through the properties below, which default to empty.
+
+    @property
+    def resource_tags(self) -> dict[str, str]:
+        return dict(vars(self).get("tags") or {})
+
+    def tag(self, tags: Sequence[Mapping[str, Any]], *, by: str, now: datetime) -> bool:
+        """TagResource: add or overwrite tags; False (nothing recorded) if nothing changes."""
+        added = check_tags(tags)
+        current = self.resource_tags
+        merged_tags(current, added)  # refuses past the limit
+        changed = {key: value for key, value in added.items() if current.get(key) != value}
+        if not changed:
+            return False
+        self.trigger_event(self.PipelineTagged, tags=changed, by=by, timestamp=now)
+        return True
+
+    def untag(self, keys: Sequence[Any], *, by: str, now: datetime) -> bool:
+        """UntagResource: keys the pipeline lacks are ignored, as CodePipeline does."""
+        present = [key for key in check_tag_keys(keys) if key in self.resource_tags]
+        if not present:
+            return False
+        self.trigger_event(self.PipelineUntagged, keys=present, by=by, timestamp=now)
+        return True
+
+    def execution_for_token(self, token: str) -> str | None:
+        """The execution a start with this clientRequestToken began, while the pipeline still
+        names it (`recent`: the active executions and the ENDED_KEPT that ended last)."""
+        found = (vars(self).get("request_tokens") or {}).get(token)
+        return found if found is not None and found in self.recent else None
+
+    def record_request_token(self, token: str, execution_id: str, now: datetime) -> None:
+        self.trigger_event(
+            self.RequestTokenRecorded, token=token, execution_id=execution_id, timestamp=now
+        )
+
+    class PipelineTagged(Event):
+        tags: dict[str, str]
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.tags = {**aggregate.resource_tags, **self.tags}
+
+    class PipelineUntagged(Event):
+        keys: list[str]
+        by: str
+
+        def apply(self, aggregate: Any) -> None:
+            gone = set(self.keys)
+            aggregate.tags = {k: v for k, v in aggregate.resource_tags.items() if k not in gone}
+
+    class RequestTokenRecorded(Event):
+        """A start's clientRequestToken; tokens of executions no longer in `recent` are dropped
+        here, so the bookkeeping never outgrows the executions the pipeline names."""
+
+        token: str
+        execution_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            live = set(aggregate.recent)
+            kept = {
+                token: execution_id
+                for token, execution_id in (vars(aggregate).get("request_tokens") or {}).items()
+                if execution_id in live
+            }
+            aggregate.request_tokens = {**kept, self.token: self.execution_id}

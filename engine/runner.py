@@ -109,6 +109,7 @@ class Runner:
                 workspace_root=self.settings.workspace_root,
                 buckets_root=self.settings.buckets_dir,
                 home=self.settings.home,
+                revision=work.revision,
             )
             (workdir / "run").mkdir(parents=True, exist_ok=True)
             outcome = provider_for(work.kind).run(request)

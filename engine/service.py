@@ -7,7 +7,7 @@ Callers that run actions themselves (the simulator, tests, an in-process driver)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -43,9 +43,10 @@ class CreatePipeline(Command[tuple[Pipeline, str | None]]):
     source: Any
     by: str
     start: bool = True
+    tags: Sequence[Mapping[str, Any]] = ()
 
     def run(self, app: Conveyor) -> tuple[Pipeline, str | None]:
-        return app.create_pipeline(self.source, by=self.by, start=self.start)
+        return app.create_pipeline(self.source, by=self.by, start=self.start, tags=self.tags)
 
     def pipeline_to_drive(self, result: tuple[Pipeline, str | None]) -> str | None:
         pipeline, execution_id = result
@@ -87,9 +88,19 @@ class _OnePipeline(Command[T]):
 class StartPipelineExecution(_OnePipeline[str]):
     by: str
     variables: Mapping[str, str] = field(default_factory=dict)
+    # Idempotency: a repeat on the same pipeline returns the first start's id, starting nothing.
+    client_request_token: str | None = None
+    # [{actionName, revisionType, revisionValue}]: what each named source action runs.
+    source_revisions: Sequence[Mapping[str, Any]] = ()
 
     def run(self, app: Conveyor) -> str:
-        return app.start_pipeline_execution(self.name, by=self.by, variables=self.variables)
+        return app.start_pipeline_execution(
+            self.name,
+            by=self.by,
+            variables=self.variables,
+            client_request_token=self.client_request_token,
+            source_revisions=self.source_revisions,
+        )
 
 
 @dataclass(frozen=True)
@@ -158,6 +169,30 @@ class EnableStageTransition(_OnePipeline[None]):
 
     def run(self, app: Conveyor) -> None:
         app.enable_stage_transition(self.name, self.stage, by=self.by)
+
+
+@dataclass(frozen=True)
+class TagResource(Command[bool]):
+    """Tag a pipeline (by name; the API resolves the ARN first); True if anything changed."""
+
+    name: str
+    tags: Sequence[Mapping[str, Any]]
+    by: str
+
+    def run(self, app: Conveyor) -> bool:
+        return app.tag_resource(self.name, self.tags, by=self.by)
+
+
+@dataclass(frozen=True)
+class UntagResource(Command[bool]):
+    """Remove a pipeline's tags by key; True if any was there."""
+
+    name: str
+    keys: Sequence[str]
+    by: str
+
+    def run(self, app: Conveyor) -> bool:
+        return app.untag_resource(self.name, self.keys, by=self.by)
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,8 @@ CATEGORIES: dict[type, str] = {
     events.ExecutionHeld: "stage",
     AccessKey.AccessKeyCreated: "access",
     AccessKey.AccessKeyRevoked: "access",
+    events.PipelineTagged: "tags",
+    events.PipelineUntagged: "tags",
 }
 # `cause` (events of class_version 2) is left out too: the first release's events get theirs
 # only when loaded, so keeping it would make a rebuilt trail differ from the one recorded then,
@@ -94,6 +96,9 @@ SKIPPED_FIELDS = (
 # encrypted, and even the ciphertext has no business in a trail that is exported and shared.
 MASKED_FIELDS = ("encrypted_secret",)
 MASK = "***"
+# Fields added to an event later (ExecutionStarted v2) are left out while they hold the value
+# an upcast older event gets, so a trail rebuilt from old events is the one recorded then.
+ABSENT_WHEN_EMPTY = ("client_request_token", "revision_overrides")
 
 
 def event_fields(event: Any) -> dict[str, Any]:
@@ -103,6 +108,9 @@ def event_fields(event: Any) -> dict[str, Any]:
     for key in MASKED_FIELDS:
         if key in data:
             data[key] = MASK
+    for key in ABSENT_WHEN_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
     return data
 
 
@@ -279,6 +287,13 @@ DESCRIPTIONS: dict[type, Describe] = {
     ),
     events.ExecutionActivated: lambda d, a: f"execution {_short(d, a)} is in progress",
     events.ExecutionDeactivated: lambda d, a: f"execution {_short(d, a)} is no longer in progress",
+    events.PipelineTagged: lambda d, _: (
+        "tagged the pipeline: " + ", ".join(f"{key}={value}" for key, value in d["tags"].items())
+    ),
+    events.PipelineUntagged: lambda d, _: "removed tags " + ", ".join(d["keys"]),
+    events.RequestTokenRecorded: lambda d, a: (
+        f"execution {_short(d, a)} started for client request token {d['token']}"
+    ),
     events.PipelineRegistered: lambda d, _: f"name {d['name']} registered",
     events.PipelineUnregistered: lambda d, _: f"name {d['name']} released",
     AccessKey.AccessKeyCreated: lambda d, _: (

@@ -41,6 +41,9 @@ StageLocked = Pipeline.StageLocked
 StageUnlocked = Pipeline.StageUnlocked
 ExecutionQueued = Pipeline.ExecutionQueued
 ExecutionDequeued = Pipeline.ExecutionDequeued
+PipelineTagged = Pipeline.PipelineTagged
+PipelineUntagged = Pipeline.PipelineUntagged
+RequestTokenRecorded = Pipeline.RequestTokenRecorded
 
 RegistryCreated = PipelineRegistry.Created
 PipelineRegistered = PipelineRegistry.PipelineRegistered
@@ -80,6 +83,9 @@ NAMES: dict[type, str] = {
     StageUnlocked: "StageUnlocked",
     ExecutionQueued: "ExecutionQueued",
     ExecutionDequeued: "ExecutionDequeued",
+    PipelineTagged: "PipelineTagged",
+    PipelineUntagged: "PipelineUntagged",
+    RequestTokenRecorded: "RequestTokenRecorded",
     RegistryCreated: "Created",
     PipelineRegistered: "PipelineRegistered",
     PipelineUnregistered: "PipelineUnregistered",

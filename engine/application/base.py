@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -17,6 +17,7 @@ from domain.errors import (
 from domain.execution import PipelineExecution
 from domain.pipeline import Pipeline
 from domain.registry import REGISTRY_ID, PipelineRegistry
+from domain.starts import check_source_revisions
 from engine.application.unit import Unit, transact
 from engine.application.work import ActionWork
 from engine.clock import Clock, IdFactory, RandomIds, SystemClock
@@ -92,11 +93,15 @@ class ConveyorBase(Application[UUID]):
         overrides: dict[str, str],
         by: str,
         now: datetime,
+        *,
+        client_request_token: str | None = None,
+        source_revisions: Sequence[Mapping[str, Any]] = (),
     ) -> str:
         """A new execution of the unit's pipeline (CreatePipeline and StartPipelineExecution)."""
         pipeline = unit.pipeline
         declaration = pipeline.declaration()
         variables = pipeline.execution_variables(overrides)
+        revision_overrides = check_source_revisions(source_revisions, declaration)
         execution_id = pipeline.admit(
             self.ids.new,
             mode=declaration.execution_mode,
@@ -115,7 +120,11 @@ class ConveyorBase(Application[UUID]):
             variables=variables,
             by=by,
             now=now,
+            client_request_token=client_request_token,
+            revision_overrides=revision_overrides,
         )
+        if client_request_token is not None:
+            pipeline.record_request_token(client_request_token, execution.execution_id, now)
         unit.executions[execution.execution_id] = execution
         return execution.execution_id
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from domain.execution import PipelineExecution
+from domain.starts import check_client_request_token
 from domain.vocabulary import TriggerType
 from engine.application.base import ConveyorBase
 
@@ -20,17 +22,34 @@ class ExecutionCommands(ConveyorBase):
         variables: Mapping[str, str] | None = None,
         trigger_type: str = TriggerType.START_PIPELINE_EXECUTION,
         trigger_detail: str | None = None,
+        client_request_token: str | None = None,
+        source_revisions: Sequence[Mapping[str, Any]] = (),
     ) -> str:
+        """A new execution's id; a repeated clientRequestToken returns its first start's id and
+        records nothing (checked inside the transaction, so racing repeats start one)."""
         from engine.secrets import SecretStore, require_secrets
 
+        token = check_client_request_token(client_request_token)
+        pipeline = self.pipeline(name)
+        if token is not None and (known := pipeline.execution_for_token(token)) is not None:
+            return known
         # Secrets are resolved when the build runs; one missing is refused here, by name.
-        require_secrets(self.pipeline(name).declaration(), SecretStore(self.settings.home))
+        require_secrets(pipeline.declaration(), SecretStore(self.settings.home))
 
         def attempt() -> str:
             now = self.clock.now()
             unit = self._unit(name)
+            if token is not None and (known := unit.pipeline.execution_for_token(token)):
+                return known
             execution_id = self._start(
-                unit, trigger_type, trigger_detail or by, dict(variables or {}), by, now
+                unit,
+                trigger_type,
+                trigger_detail or by,
+                dict(variables or {}),
+                by,
+                now,
+                client_request_token=token,
+                source_revisions=source_revisions,
             )
             self._settle_and_save(unit, now)
             return execution_id

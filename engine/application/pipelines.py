@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from domain.errors import PipelineNotFoundException
 from domain.execution import cause
 from domain.pipeline import Pipeline
 from domain.registry import PipelineRegistry
+from domain.tags import check_tags, merged_tags
 from domain.vocabulary import Cause, TriggerType
 from engine.application.base import ConveyorBase
 from engine.application.unit import Unit
@@ -19,9 +21,15 @@ class PipelineCommands(ConveyorBase):
     """The pipeline API: a definition's versions, and what changing them does to executions."""
 
     def create_pipeline(
-        self, source: Any, *, by: str, start: bool = True
+        self,
+        source: Any,
+        *,
+        by: str,
+        start: bool = True,
+        tags: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[Pipeline, str | None]:
         declaration = validation.parse_definition(source, self.settings.limits)
+        merged_tags({}, check_tags(tags))  # CreatePipeline's `tags`, refused before anything
         if start:
             from engine.secrets import SecretStore, require_secrets
 
@@ -39,6 +47,7 @@ class PipelineCommands(ConveyorBase):
             pipeline = Pipeline.create(
                 pipeline_id=pipeline_id, declaration=declaration, by=by, now=now
             )
+            pipeline.tag(tags, by=by, now=now)
             unit = Unit(self, pipeline)
             unit.extra.append(registry)
             execution_id = None

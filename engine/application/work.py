@@ -43,6 +43,8 @@ class ActionWork:
     output_variable_names: tuple[str, ...]
     environment: Mapping[str, str]
     timeout_seconds: float
+    # A source action's requested revision ({revisionType, revisionValue}; sourceRevisions).
+    revision: Mapping[str, str] | None = None
 
     def order(self) -> dict[str, Any]:
         """The work as plain data, the order a Job records (and any process can run it from)."""
@@ -63,6 +65,7 @@ class ActionWork:
             "output_variable_names": list(self.output_variable_names),
             "environment": dict(self.environment),
             "timeout_seconds": self.timeout_seconds,
+            "revision": dict(self.revision) if self.revision is not None else None,
         }
 
     @classmethod
@@ -82,6 +85,8 @@ class ActionWork:
             output_variable_names=tuple(order["output_variable_names"]),
             environment=dict(order["environment"]),
             timeout_seconds=float(order["timeout_seconds"]),
+            # Orders recorded before sourceRevisions existed have no "revision".
+            revision=dict(order["revision"]) if order.get("revision") else None,
         )
 
 
@@ -239,7 +244,15 @@ def start_action(
         output_variable_names=tuple(action.output_variables or ()),
         environment=environment,
         timeout_seconds=minutes * 60.0,
+        revision=_requested_revision(execution, action_name),
     )
+
+
+def _requested_revision(execution: PipelineExecution, action: str) -> dict[str, str] | None:
+    override = execution.revision_override(action)
+    if override is None:
+        return None
+    return {"revisionType": override["revisionType"], "revisionValue": override["revisionValue"]}
 
 
 def action_type(action: ActionDeclaration) -> dict[str, str]:

@@ -52,6 +52,9 @@ class ActionRequest:
     buckets_root: Path
     # The workspace's `.conveyor` folder, where the secrets store is (engine.secrets).
     home: Path | None = None
+    # A source action's requested revision, {revisionType, revisionValue} (sourceRevisions),
+    # already checked by the domain (domain/starts.py); None runs the configured branch/object.
+    revision: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

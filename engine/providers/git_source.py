@@ -133,6 +133,7 @@ class GitSourceProvider:
 
     def _run(self, request: ActionRequest, log: ActionLog) -> ActionOutcome:
         source = _configured_source(request)
+        wanted = _wanted_commit(request)
         request.workdir.mkdir(parents=True, exist_ok=True)
         env = base_environment({"GIT_ALLOW_PROTOCOL": _ALLOWED_PROTOCOLS})
         git = _Git(request.workdir, env, log, Deadline(request.timeout_seconds))
@@ -147,12 +148,50 @@ class GitSourceProvider:
         if clone_ref:
             git_dir, ref = _clone(git, source, output)
         else:
-            git_dir, ref = _fetch(git, source)
+            git_dir, ref = _fetch(git, source, whole_branch=wanted is not None)
+        if wanted is not None:
+            ref = _pin(git, git_dir, source, ref, wanted)
+            if clone_ref:
+                _check_out(git, output, wanted)
         commit = _read_commit(git, git_dir, ref, source.branch)
         if not clone_ref:
             _export_tree(git, git_dir, commit.sha, output)
         log.line(f"commit {commit.sha[:7]} on {source.branch}: {commit.first_line}")
         return _outcome(source, commit, name, output)
+
+
+def _wanted_commit(request: ActionRequest) -> str | None:
+    """The COMMIT_ID StartPipelineExecution asked for (sourceRevisions), if any."""
+    revision = request.revision
+    if not revision:
+        return None
+    value = revision.get("revisionValue", "")
+    # The domain checked it already (domain/starts.py); it reaches git, so it is checked again.
+    if revision.get("revisionType") != "COMMIT_ID" or not _SHA.fullmatch(value):
+        raise config_error(f"sourceRevisions: '{value}' is not a COMMIT_ID this source can run")
+    return value
+
+
+def _pin(git: _Git, git_dir: Path, source: _Source, tip: str, wanted: str) -> str:
+    """`wanted`, once it is known to be a commit on the configured branch (reachable from
+    its tip): a requested revision never runs code from outside the branch."""
+    reachable = git(
+        f"--git-dir={git_dir}", "merge-base", "--is-ancestor", "--end-of-options", wanted, tip
+    )
+    if reachable.returncode != 0:
+        raise ActionFailure(
+            REVISION_UNAVAILABLE,
+            f"COMMIT_ID {wanted}: no such commit on {source.branch_key} '{source.branch}' "
+            f"of {source.location}",
+        )
+    return wanted
+
+
+def _check_out(git: _Git, clone: Path, wanted: str) -> None:
+    # `--` ends the revision: what follows could only be paths, and there are none.
+    checked_out = git("-C", str(clone), "checkout", "--quiet", "--detach", wanted, "--")
+    if checked_out.returncode != 0:
+        raise ActionFailure(JOB_FAILED, f"checking out {wanted} failed")
 
 
 def _configured_source(request: ActionRequest) -> _Source:
@@ -201,15 +240,17 @@ def _clone(git: _Git, source: _Source, output: Path) -> tuple[Path, str]:
     return output / ".git", "HEAD"
 
 
-def _fetch(git: _Git, source: _Source) -> tuple[Path, str]:
-    """Only the branch tip, into a bare repository beside the output."""
+def _fetch(git: _Git, source: _Source, *, whole_branch: bool = False) -> tuple[Path, str]:
+    """Only the branch tip (or, to find a requested commit, the branch's history), into a bare
+    repository beside the output."""
     git_dir = git.workdir / "fetch.git"
     git("init", "--quiet", "--bare", "--", str(git_dir))
+    depth = [] if whole_branch else ["--depth=1"]
     fetched = git(
         f"--git-dir={git_dir}",
         "fetch",
         "--quiet",
-        "--depth=1",
+        *depth,
         "--no-tags",
         "--",
         source.location,
@@ -224,7 +265,12 @@ def _fetch(git: _Git, source: _Source) -> tuple[Path, str]:
 
 def _read_commit(git: _Git, git_dir: Path, ref: str, branch: str) -> _Commit:
     shown = git(
-        f"--git-dir={git_dir}", "log", "-1", "--format=%H%x00%an%x00%ae%x00%aI%x00%cI%x00%B", ref
+        f"--git-dir={git_dir}",
+        "log",
+        "-1",
+        "--format=%H%x00%an%x00%ae%x00%aI%x00%cI%x00%B",
+        "--end-of-options",
+        ref,
     )
     if shown.returncode != 0:
         raise ActionFailure(JOB_FAILED, f"cannot read the tip of {branch}")

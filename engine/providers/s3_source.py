@@ -37,6 +37,10 @@ class S3SourceProvider:
         config = request.configuration
         bucket_name = config.get("S3Bucket", "").strip()
         key = config.get("S3ObjectKey", "").strip()
+        revision = request.revision or {}
+        if revision.get("revisionType") == "S3_OBJECT_KEY":
+            # sourceRevisions: another object of the same bucket, held to the same path rules.
+            key = revision.get("revisionValue", "").strip()
         bucket = bucket_dir(request.buckets_root, bucket_name, "S3Bucket")
         if not key:
             raise config_error("S3ObjectKey is required")

@@ -11,3 +11,5 @@ OPERATIONS: dict[str, Handler] = {}
 OPERATIONS.update(import_module("server.operations.pipelines").OPERATIONS)
 OPERATIONS.update(import_module("server.operations.executions").OPERATIONS)
 OPERATIONS.update(import_module("server.operations.control").OPERATIONS)
+OPERATIONS.update(import_module("server.operations.tags").OPERATIONS)
+OPERATIONS.update(import_module("server.operations.action_types").OPERATIONS)

@@ -24,13 +24,19 @@ def start_command(call: Call, *, client_request_token: str | None) -> StartPipel
     """The command a start request asks for.
 
     `client_request_token` is CodePipeline's idempotency token (boto3 sends a fresh one with
-    every call): it goes to the command once the application answers a repeated token with
-    the execution the first request started.
+    every call): the application answers a repeated token with the execution the first
+    request started. `sourceRevisions` are checked by the domain (domain/starts.py).
     """
     from engine.service import StartPipelineExecution
 
     variables = {v["name"]: v["value"] for v in call.body.get("variables") or []}
-    return StartPipelineExecution(call.body["name"], by=call.principal.name, variables=variables)
+    return StartPipelineExecution(
+        call.body["name"],
+        by=call.principal.name,
+        variables=variables,
+        client_request_token=client_request_token,
+        source_revisions=call.body.get("sourceRevisions") or (),
+    )
 
 
 def stop_pipeline_execution(call: Call) -> dict[str, Any]:

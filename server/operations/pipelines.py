@@ -12,9 +12,10 @@ def create_pipeline(call: Call) -> dict[str, Any]:
     from engine.service import CreatePipeline
 
     # Like CodePipeline (and `conveyor pipeline create`), creating starts the first execution.
-    command = CreatePipeline({"pipeline": call.body["pipeline"]}, by=call.principal.name)
+    tags = call.body.get("tags") or ()
+    command = CreatePipeline({"pipeline": call.body["pipeline"]}, by=call.principal.name, tags=tags)
     pipeline, _ = execute(call, command)
-    return {"pipeline": pipeline.document}
+    return {"pipeline": pipeline.document, **({"tags": list(tags)} if tags else {})}
 
 
 def get_pipeline(call: Call) -> dict[str, Any]:
