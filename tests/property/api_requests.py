@@ -40,9 +40,17 @@ class Case:
     headers: Mapping[str, str]
     fault: str
 
-    def __repr__(self) -> str:  # what Hypothesis prints for a falsifying example
+    def __repr__(self) -> str:
         shown = self.body[:300].decode("utf-8", "replace")
-        return f"Case({self.operation}, {self.fault}, headers={dict(self.headers)}, body={shown!r})"
+        more = f" (+{len(self.body) - 300} bytes)" if len(self.body) > 300 else ""
+        return (
+            f"Case({self.operation}, {self.fault}, headers={dict(self.headers)}, "
+            f"body={shown!r}{more})"
+        )
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        # Hypothesis prints a falsifying example with this hook; a 1 MB body stays short.
+        printer.text(repr(self))
 
 
 def headers_for(operation: str) -> dict[str, str]:
