@@ -175,11 +175,13 @@ def test_stop_and_abandon_ends_an_execution_whose_action_is_still_running(
             time.sleep(0.1)
         assert execution_id
         stopped = ws.json("stop", execution_id, "--abandon", "--reason", "wrong commit")
-        assert stopped["status"] == "Stopped"
+        assert stopped == {"pipelineExecutionId": execution_id}
         shown = ws.json("executions", "show", execution_id)
+        assert shown["pipelineExecution"]["status"] == "Stopped"
         sleep = next(d for d in shown["actionExecutionDetails"] if d["actionName"] == "Sleep")
         assert sleep["status"] == "Abandoned"
-        assert shown["pipelineExecution"]["stopTrigger"] == {"reason": "wrong commit"}
+        listed = ws.json("executions", "list", "flow")["pipelineExecutionSummaries"]
+        assert listed[0]["stopTrigger"] == {"reason": "wrong commit"}
         again = ws.run("stop", execution_id, expect=2)
         assert "PipelineExecutionNotStoppableException" in again.stderr
     finally:

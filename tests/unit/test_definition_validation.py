@@ -203,8 +203,9 @@ def test_invalid_definition_serialises_every_problem_for_the_cli_and_api() -> No
     with pytest.raises(InvalidDefinition) as caught:
         parse_definition(pipeline(("Source", [source()])))
     body = caught.value.to_dict()
-    assert body["error"] == "InvalidStructureException"
+    assert body["__type"] == "InvalidStructureException"
     assert body["problems"] == [p.to_dict() for p in caught.value.problems]
+    assert all(str(p) in str(body["message"]) for p in caught.value.problems)
 
 
 # ----- input forms, defaults and round trips ------------------------------------------------

@@ -67,7 +67,7 @@ def test_unresolved_variable_is_a_client_validation_error() -> None:
     error = UnresolvedVariable("ns", "x")
     assert isinstance(error, ConveyorError)
     assert error.code == "ValidationException"
-    assert error.to_dict()["error"] == "ValidationException"
+    assert error.to_dict()["__type"] == "ValidationException"
 
 
 def test_resolve_configuration_resolves_values_and_leaves_keys_alone() -> None:
