@@ -24,6 +24,7 @@ from engine.secrets import SecretStore
 _KEY_ID_CHARS = string.ascii_uppercase + string.digits
 _SECRET_CHARS = string.ascii_letters + string.digits
 SECRET_LENGTH = 40  # as long as AWS's secret access keys: about 238 bits
+SECRETS_CACHED = 1000  # decrypted secrets a process keeps (a server sees a handful of keys)
 
 
 def new_key_id() -> str:
@@ -139,8 +140,21 @@ class AccessKeyCommands(ConveyorBase):
         key = self._access_key(key_id)
         if key is None:
             return None
-        secret = self._cipher().decrypt(key.encrypted_secret, f"access key {key_id}'s secret")
-        return KeyCredentials(name=key.name, role=key.role, secret=secret, revoked=key.revoked)
+        return KeyCredentials(
+            name=key.name, role=key.role, secret=self._secret_of(key), revoked=key.revoked
+        )
+
+    def _secret_of(self, key: AccessKey) -> str:
+        """The key's secret, decrypted once per process: a key's ciphertext never changes (no
+        event changes it), so only its revocation needs the store's latest word."""
+        cache: dict[str, str] = self.__dict__.setdefault("_key_secrets", {})
+        found = cache.get(key.encrypted_secret)
+        if found is None:
+            found = self._cipher().decrypt(key.encrypted_secret, f"access key {key.key_id}")
+            if len(cache) >= SECRETS_CACHED:
+                cache.clear()
+            cache[key.encrypted_secret] = found
+        return found
 
 
 def _info(key: AccessKey) -> AccessKeyInfo:

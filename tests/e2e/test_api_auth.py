@@ -252,3 +252,14 @@ def twenty_minutes_ago(call: Callable[..., Any]) -> Any:
     slow = datetime.now(UTC) - timedelta(minutes=20)
     with mock.patch("botocore.auth.get_current_datetime", return_value=slow):
         return call(name="gated")
+
+
+def test_a_signed_server_with_no_keys_says_so_as_it_starts_and_refuses_every_request(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace(tmp_path)
+    with api_server(ws, insecure=False) as server:
+        code, _, _ = error_of(lambda: server.client("AKIA" + "0" * 16, "x" * 40).list_pipelines())
+    assert code == "UnrecognizedClientException"
+    banner = "".join(server.stdout)
+    assert "no live access keys" in banner and "INSECURE" not in banner

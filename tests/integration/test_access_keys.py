@@ -45,7 +45,7 @@ def audit(ws: Workspace) -> list[dict[str, Any]]:
 @contextmanager
 def opened(ws: Workspace) -> Iterator[System]:
     """The workspace's system, in this process, as `conveyor server` opens it."""
-    system = build(env={"CONVEYOR_HOME": str(ws.root / ".conveyor")})
+    system = build(env=ws.env())
     try:
         yield system
     finally:
@@ -197,3 +197,19 @@ def test_a_running_server_refuses_a_key_from_the_first_request_after_another_pro
         with pytest.raises(ApiError) as refused:
             authenticator.authenticate(signed_request("ListPipelines", {}, key_id, secret, at=now))
     assert refused.value.type == "UnrecognizedClientException"
+
+
+def test_keys_are_made_listed_revoked_and_checked_the_same_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    ws = Workspace(tmp_path, database_url=postgres_url)
+    key_id, secret = create(ws, "ci-bot", "admin")
+    with opened(ws) as system:
+        authenticator = KeyAuthenticator(system)
+        signed = signed_request("ListPipelines", {}, key_id, secret, at=datetime.now(UTC))
+        assert authenticator.authenticate(signed).name == "ci-bot"
+        ws.run("access-key", "revoke", key_id)
+        with pytest.raises(ApiError):
+            authenticator.authenticate(signed)
+    [listed] = ws.json("access-key", "list")["AccessKeyMetadata"]
+    assert (listed["AccessKeyId"], listed["Status"]) == (key_id, "Revoked")

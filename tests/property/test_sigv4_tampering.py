@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -60,3 +61,27 @@ def test_any_single_character_changed_in_the_signature_is_refused(data: st.DataO
     changed = header[:at] + char + header[at + 1 :]
     headers = {**SIGNED.headers, "authorization": changed}
     assert is_refused(dataclasses.replace(SIGNED, headers=headers))
+
+
+SCOPE = f"{KEY_ID}/{NOW:%Y%m%d}/us-east-1/codepipeline/aws4_request"
+header_names = st.sampled_from(sorted(SIGNED.headers)) | st.text(max_size=12)
+
+
+@given(
+    st.one_of(
+        st.text(max_size=200),
+        st.builds(
+            lambda names, signature: (
+                f"AWS4-HMAC-SHA256 Credential={SCOPE}, SignedHeaders={';'.join(names)}, "
+                f"Signature={signature}"
+            ),
+            st.lists(header_names, max_size=6),
+            st.text(max_size=70),
+        ),
+    )
+)
+def test_any_authorization_header_is_refused_in_awss_shape_never_crashed_on(header: str) -> None:
+    headers = {**SIGNED.headers, "authorization": header}
+    with pytest.raises(ApiError) as refused:
+        authenticator().authenticate(dataclasses.replace(SIGNED, headers=headers))
+    assert refused.value.type.endswith("Exception") and refused.value.status in (400, 403)
