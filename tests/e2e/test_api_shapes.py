@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from server.operations import OPERATIONS
 from tests.e2e.cli import Workspace
@@ -287,9 +285,7 @@ class Scenario:
         )
 
 
-@pytest.fixture(scope="module")
-def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawResponses]:
-    root = tmp_path_factory.mktemp("shape-walk")
+def walk(root: Path) -> RawResponses:
     ws = Workspace(root)
     ws.write("app/app.txt", "the application\n")
     ws.write("app/buildspec.yml", BUILDSPEC)
@@ -299,7 +295,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RawResponses]:
     raw = RawResponses()
     with api_server(ws) as server:
         Scenario(raw.attach(unchecked_client(server.url)), root).run()
-    yield raw
+    return raw
 
 
 def unchecked_client(url: str) -> Any:
@@ -318,24 +314,31 @@ def unchecked_client(url: str) -> Any:
     )
 
 
-@pytest.mark.parametrize("operation", sorted(OPERATIONS))
-def test_every_response_of_an_operation_matches_botocores_output_shape(
-    walked: RawResponses, operation: str
-) -> None:
-    responses = walked.succeeded(operation)
-    assert responses, f"the scenario never called {operation} successfully"
-    problems: dict[str, None] = {}  # each problem once (any list index), in the order first seen
-    for response in responses:
+def problems_of(responses: RawResponses, operation: str) -> list[str]:
+    """Each problem once (whatever its list index), in the order first seen."""
+    found: dict[str, None] = {}
+    for response in responses.succeeded(operation):
         for problem in shape_problems(operation, response.document()):
-            problems[re.sub(r"\[\d+\]", "[*]", problem)] = None
-    assert not problems, (
-        f"{operation}: {len(problems)} problems in {len(responses)} responses:\n  "
-        + "\n  ".join(problems)
-    )
+            found[re.sub(r"\[\d+\]", "[*]", problem)] = None
+    return list(found)
 
 
-def test_every_refusal_in_the_walk_has_aws_error_shape(walked: RawResponses) -> None:
-    for response in walked.seen:
-        if response.status != 200:
-            document = response.document()
-            assert set(document) >= {"__type", "message"}, (response.operation, document)
+# One test, so one walk: the scenario takes a while, and a parametrized test would repeat it
+# on every pytest-xdist worker that ran a part of it.
+def test_every_response_of_every_operation_served_matches_botocores_output_shape(
+    tmp_path: Path,
+) -> None:
+    walked = walk(tmp_path)
+    never = sorted(op for op in OPERATIONS if not walked.succeeded(op))
+    assert not never, f"the scenario never called {never} successfully"
+    failing = {op: problems_of(walked, op) for op in sorted(OPERATIONS)}
+    report = [
+        f"{op}: {len(found)} problems in {len(walked.succeeded(op))} responses:\n    "
+        + "\n    ".join(found)
+        for op, found in failing.items()
+        if found
+    ]
+    assert not report, "\n".join(report)
+    refusals = [r for r in walked.seen if r.status != 200]
+    for refused in refusals:
+        assert set(refused.document()) >= {"__type", "message"}, refused
