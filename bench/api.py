@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -78,11 +79,19 @@ def definition(name: str, bucket: Path) -> dict[str, Any]:
     }
 
 
+def body(operation: str, pipeline: str) -> dict[str, Any]:
+    """What boto3 sends: a start carries a fresh idempotency token (botocore makes one per
+    call), which the application records, so every side pays for it."""
+    if operation == "StartPipelineExecution":
+        return {"name": pipeline, "clientRequestToken": str(uuid.uuid4())}
+    return {"name": pipeline}
+
+
 def in_process(system: System, operation: str) -> Callable[[], Any]:
     """One call of the operation's own handler, as the dispatcher makes it."""
     handler = OPERATIONS[operation]
-    call = Call(operation, Principal("bench", "admin"), {"name": "in-process"}, system)
-    return lambda: handler(call)
+    principal = Principal("bench", "admin")
+    return lambda: handler(Call(operation, principal, body(operation, "in-process"), system))
 
 
 def through_boto3(client: Any, operation: str, pipeline: str) -> Callable[[], Any]:
@@ -188,10 +197,10 @@ def through_http(url: str, operation: str, pipeline: str) -> Callable[[], Any]:
         "X-Amz-Target": f"CodePipeline_20150709.{operation}",
         "Content-Type": "application/x-amz-json-1.1",
     }
-    body = json.dumps({"name": pipeline}).encode()
 
     def once() -> None:
-        connection.request("POST", "/", body=body, headers=headers)
+        sent = json.dumps(body(operation, pipeline)).encode()
+        connection.request("POST", "/", body=sent, headers=headers)
         answer = connection.getresponse()
         answer.read()
         assert answer.status == 200, answer.status
