@@ -1,23 +1,25 @@
 """The API's cost: GetPipelineState and StartPipelineExecution through boto3 vs in process.
 
 Run: `make bench` (or `.venv/bin/python bench/api.py [--calls N] [--rounds R]`).
-On one fresh SQLite workspace; each side (in process, bare HTTP, insecure, signed) has its own
-copy of a three-stage SUPERSEDED pipeline (an S3 source, two Shell `true` actions), so each
-starts from the same history: starts first, then reads of the state those starts left. The
-baseline is each operation's own handler called in this process (the same application-layer
-calls and the same response document, without HTTP, JSON or signatures); against it, the same
-operation sent to a real `conveyor server` on a free loopback port: by a bare keep-alive HTTP
-client (the server's share alone), by a boto3 client in `--insecure-local` mode, and by a boto3
-client signing with an admin access key (when this checkout has access keys). The server runs no
-embedded worker (`--workers 0`), so the executions it records wait as jobs and take no CPU from
-the requests; the in-process side records the same executions the same way. Each figure is the
-median of R rounds of N calls made one after another by one client; the ratio is the API's rate
-over the in-process rate, in the same run.
+On one fresh SQLite workspace; each side has its own copy of a three-stage SUPERSEDED pipeline
+(an S3 source, two Shell `true` actions), so each starts from the same history: starts first,
+then reads of the state those starts left. The baseline is each operation's own handler called
+in this process (the same application-layer calls and the same response document, without HTTP,
+JSON or signatures). Against it: the request's bytes through the API's dispatcher in this
+process (JSON and the input-shape check, no HTTP or threads); then the same operation sent to a
+real `conveyor server` on a free loopback port by a bare keep-alive HTTP client (the server's
+share), by a boto3 client in `--insecure-local` mode, and by a boto3 client signing with an
+admin access key (when this checkout has access keys). The server runs no embedded worker
+(`--workers 0`), so the executions it records wait as jobs and take no CPU from the requests;
+the in-process side records the same executions the same way. Each figure is the median of R
+rounds of N calls made one after another by one client; the ratio is each side's rate over the
+in-process rate, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -94,6 +96,26 @@ def in_process(system: System, operation: str) -> Callable[[], Any]:
     return lambda: handler(Call(operation, principal, body(operation, "in-process"), system))
 
 
+def dispatched(system: System, operation: str) -> Callable[[], Any]:
+    """The request's bytes through the API's dispatcher, in this process: the body parsed and
+    checked against the input shape, the handler run, the answer made; no HTTP, no threads."""
+    from server.app import Dispatcher
+    from server.identity import SignedRequest
+
+    dispatcher = Dispatcher(system, None)
+    headers = {
+        "x-amz-target": f"CodePipeline_20150709.{operation}",
+        "content-type": "application/x-amz-json-1.1",
+    }
+
+    def once() -> None:
+        sent = json.dumps(body(operation, "dispatcher")).encode()
+        status, _ = dispatcher.dispatch(SignedRequest("POST", "local", "/", "", headers, sent))
+        assert status == 200, status
+
+    return once
+
+
 def through_boto3(client: Any, operation: str, pipeline: str) -> Callable[[], Any]:
     method = getattr(client, _snake(operation))
     return lambda: method(name=pipeline)
@@ -162,8 +184,6 @@ def client(url: str, key_id: str, secret: str) -> Any:
 
 def admin_key(env: dict[str, str]) -> tuple[str, str] | None:
     """A new admin access key (id, secret), or None when this checkout has no access keys."""
-    import json
-
     made = subprocess.run(
         [CONVEYOR, "access-key", "create", "--name", "bench", "--role", "admin", "--json"],
         env=env,
@@ -188,7 +208,6 @@ def _until(found: Callable[[], Any], within: float) -> Any:
 def through_http(url: str, operation: str, pipeline: str) -> Callable[[], Any]:
     """The same request as a bare keep-alive HTTP client sends it: the server's share alone."""
     import http.client
-    import json
     from urllib.parse import urlsplit
 
     where = urlsplit(url)
@@ -231,7 +250,8 @@ def measure_api(
         server.stop()
 
 
-SIDES = ("in-process", "http", "insecure", "signed")
+SIDES = ("in-process", "dispatcher", "http", "insecure", "signed")
+LABELS = {"dispatcher": "dispatcher", "http": "bare HTTP"}
 
 
 def main() -> None:
@@ -254,7 +274,10 @@ def main() -> None:
         try:
             for side in SIDES:
                 system.app.create_pipeline(definition(side, bucket), by="bench", start=False)
-            results = {"in-process": {op: rate(in_process(system, op), n, r) for op in MEASURED}}
+            results = {
+                "in-process": {op: rate(in_process(system, op), n, r) for op in MEASURED},
+                "dispatcher": {op: rate(dispatched(system, op), n, r) for op in MEASURED},
+            }
         finally:
             system.close()
         unsigned = ["--insecure-local"]
@@ -278,7 +301,7 @@ def report(results: dict[str, dict[str, float]], n: int, r: int) -> None:
         for side in SIDES[1:]:
             if side in results:
                 api = results[side][operation]
-                name = "bare HTTP" if side == "http" else f"boto3 {side}"
+                name = LABELS.get(side, f"boto3 {side}")
                 line += f"   {name} {api:6.1f}/s ({api / local:4.2f}x)"
         print(line)
 
