@@ -421,6 +421,45 @@ def executions_list(
             out.print(f"[dim]more: --next-token {body['nextToken']}[/]")
 
 
+@executions_app.command("actions")
+@handled
+def executions_actions(
+    name: str,
+    execution_id: Annotated[
+        str | None, typer.Option("--execution-id", help="Only this execution's actions.")
+    ] = None,
+    max_results: Annotated[int, typer.Option("--max-results", min=1, max=100)] = 100,
+    next_token: Annotated[str | None, typer.Option("--next-token")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Every action attempt of the pipeline, most recent first (ListActionExecutions)."""
+    from projections.history import list_action_executions
+
+    with system() as sys_:
+        sys_.app.pipeline(name)
+        if execution_id is not None:
+            execution_id = find_execution(sys_, execution_id).execution_id
+        with sys_.views().engine.connect() as conn:
+            body = list_action_executions(
+                conn,
+                name,
+                execution_id=execution_id,
+                max_results=max_results,
+                next_token=next_token,
+                retention_months=sys_.settings.history_retention_months,
+            )
+    if as_json:
+        print_json(body)
+        return
+    for row in body["actionExecutionDetails"]:
+        out.print(
+            f"{row['stageName']}/{row['actionName']}  {render.styled(row['status'])}  "
+            f"started {render.when(row.get('startTime'))}  {row['pipelineExecutionId']}"
+        )
+    if body.get("nextToken"):
+        out.print(f"[dim]more: --next-token {body['nextToken']}[/]")
+
+
 @executions_app.command("replay")
 @handled
 def executions_replay(

@@ -160,6 +160,12 @@ def test_every_json_output_of_a_mirrored_command_has_its_operations_shape(
     shapes.state()
     listed = shapes.json("ListPipelineExecutions", "executions", "list", "flow")
     assert len(listed["pipelineExecutionSummaries"]) == 3
+    actions = shapes.json("ListActionExecutions", "executions", "actions", "flow")
+    first = shapes.json(
+        "ListActionExecutions", "executions", "actions", "flow", "--max-results", "2"
+    )
+    assert first["actionExecutionDetails"] == actions["actionExecutionDetails"][:2]
+    assert first["nextToken"]
     # A retry that returns at once prints RetryStageExecution's shape.
     retry_at_once = shapes.json(
         "RetryStageExecution", "retry", started["pipelineExecutionId"], "Source"
