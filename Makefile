@@ -36,8 +36,11 @@ thorough: $(STAMP)
 	HYPOTHESIS_PROFILE=thorough $(BIN)/pytest tests/property
 
 # The parsers' fuzz test: 2,000 cases for each of six parsers, 12,000 in all (`make test`: 60 each).
+# The API's: 1,000 bad requests for each operation served (19) and 1,000 bad targets: 20,000
+# (`make test`: 30 each).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/property/test_fuzz_parsers.py --durations=0 -v
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/property/test_fuzz_api.py --durations=0 -v
 
 # The 200,000-event store the rebuild bench reads; made once, again when the code that writes
 # its events changes.
@@ -54,6 +57,7 @@ bench: $(STAMP) $(BENCH_STORE)/.made
 	$(BIN)/python bench/cli_startup.py
 	$(BIN)/python bench/explore.py
 	$(BIN)/python bench/scale_out.py
+	$(BIN)/python bench/api.py
 
 clean:
 	rm -rf $(VENV) .conveyor .bench .pytest_cache .mypy_cache .ruff_cache

@@ -217,7 +217,9 @@ class Api:
         try:
             app = create_app(system, authenticator=_authenticator(system, insecure_local))
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            self.socket = socket.socket(family, socket.SOCK_STREAM)
+            # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on accepted sockets whose proto
+            # says TCP, and without it every response waited 40 ms for a delayed ACK.
+            self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.socket.bind((host, port))
             self.socket.listen(128)

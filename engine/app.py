@@ -23,9 +23,9 @@ class Conveyor(
     TransitionCommands,
     ActionCommands,
     JobCommands,
+    AccessKeyCommands,
     TagCommands,
     ActionTypeQueries,
-    AccessKeyCommands,
 ):
     """CodePipeline's API over an event store; every method is one transaction (or none)."""
 

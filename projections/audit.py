@@ -75,10 +75,10 @@ CATEGORIES: dict[type, str] = {
     events.StageFailed: "stage",
     events.StageRetried: "stage",
     events.ExecutionHeld: "stage",
-    events.PipelineTagged: "tags",
-    events.PipelineUntagged: "tags",
     AccessKey.AccessKeyCreated: "access",
     AccessKey.AccessKeyRevoked: "access",
+    events.PipelineTagged: "tags",
+    events.PipelineUntagged: "tags",
 }
 # `cause` (events of class_version 2) is left out too: the first release's events get theirs
 # only when loaded, so keeping it would make a rebuilt trail differ from the one recorded then,
@@ -92,25 +92,25 @@ SKIPPED_FIELDS = (
 )
 
 
-# Fields added to an event later (ExecutionStarted v2) are left out while they hold the value
-# an upcast older event gets, so a trail rebuilt from old events is the one recorded then.
-ABSENT_WHEN_EMPTY = ("client_request_token", "revision_overrides")
 # Shown masked, as the secrets store's values are: an access key's secret is recorded only
 # encrypted, and even the ciphertext has no business in a trail that is exported and shared.
 MASKED_FIELDS = ("encrypted_secret",)
 MASK = "***"
+# Fields added to an event later (ExecutionStarted v2) are left out while they hold the value
+# an upcast older event gets, so a trail rebuilt from old events is the one recorded then.
+ABSENT_WHEN_EMPTY = ("client_request_token", "revision_overrides")
 
 
 def event_fields(event: Any) -> dict[str, Any]:
     data = dict(vars(event))
     for key in SKIPPED_FIELDS:
         data.pop(key, None)
-    for key in ABSENT_WHEN_EMPTY:
-        if key in data and not data[key]:
-            del data[key]
     for key in MASKED_FIELDS:
         if key in data:
             data[key] = MASK
+    for key in ABSENT_WHEN_EMPTY:
+        if key in data and not data[key]:
+            del data[key]
     return data
 
 

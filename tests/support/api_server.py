@@ -69,14 +69,18 @@ class ApiServer:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
-            "codepipeline",
-            endpoint_url=self.url,
-            region_name=REGION,
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            # One attempt: a refusal must reach the test, not be retried behind its back.
-            config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
+        from tests.support.shape_walk import checked  # every response checked on arrival
+
+        return checked(
+            boto3.client(
+                "codepipeline",
+                endpoint_url=self.url,
+                region_name=REGION,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                # One attempt: a refusal must reach the test, not be retried behind its back.
+                config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
+            )
         )
 
     def stop(self) -> int:
