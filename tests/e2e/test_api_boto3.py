@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.cli import Workspace
-from tests.support.api_server import ApiServer, api_server
+from tests.support.api_server import ApiServer, signed_api_server
 
 BUILDSPEC = """\
 version: 0.2
@@ -114,7 +114,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 def server(ws: Workspace) -> Iterator[ApiServer]:
-    with api_server(ws) as started:
+    with signed_api_server(ws) as started:
         yield started
 
 
@@ -221,7 +221,7 @@ def test_a_disabled_transition_holds_the_execution_until_it_is_enabled(
     )
     transition = stage(client, "held", "Ship")["inboundTransitionState"]
     assert transition["enabled"] is False and transition["disabledReason"] == "freeze"
-    assert transition["lastChangedBy"] == "local"
+    assert transition["lastChangedBy"] == "e2e-admin"  # the signing key's name
 
     execution_id = client.start_pipeline_execution(name="held")["pipelineExecutionId"]
     until(
@@ -293,7 +293,7 @@ def test_stop_with_abandon_ends_a_running_build_at_once(ws: Workspace, server: A
 
 
 def test_paginators_walk_every_execution_and_pipeline_once(ws: Workspace) -> None:
-    with api_server(ws, env={"CONVEYOR_MAX_PIPELINES": "3"}) as server:
+    with signed_api_server(ws, env={"CONVEYOR_MAX_PIPELINES": "3"}) as server:
         client = server.client()
         client.create_pipeline(pipeline=simple("paged", _shell_stage("Build", "true")))
         started = {

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.cli import Workspace
 from tests.e2e.test_api_boto3 import ROLE, SOURCE, _type, ended
-from tests.support.api_server import ApiServer, api_server
+from tests.support.api_server import ApiServer, signed_api_server
 
 ARN = "arn:aws:codepipeline:us-east-1:000000000000:{}"
 
@@ -44,7 +44,7 @@ def ws(tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 def server(ws: Workspace) -> Iterator[ApiServer]:
-    with api_server(ws) as started:
+    with signed_api_server(ws) as started:
         yield started
 
 

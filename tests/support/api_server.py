@@ -34,6 +34,8 @@ class ApiServer:
             text=True,
             start_new_session=True,  # its own group, so stopping it reaches everything it ran
         )
+        # The key `client()` signs with by default (set in signed mode; any key in insecure mode).
+        self.credentials = ("local", "local-secret")
         self.stdout: list[str] = []
         self.stderr: list[str] = []
         self._url: str | None = None
@@ -64,8 +66,9 @@ class ApiServer:
             )
         return self._url
 
-    def client(self, key_id: str = "local", secret: str = "local-secret") -> Any:
-        """A boto3 CodePipeline client for this server (insecure mode takes any credentials)."""
+    def client(self, key_id: str | None = None, secret: str | None = None) -> Any:
+        """A boto3 CodePipeline client for this server, signing with the given key or else
+        `credentials` (insecure mode takes any)."""
         import boto3
         from botocore.config import Config
 
@@ -76,8 +79,8 @@ class ApiServer:
                 "codepipeline",
                 endpoint_url=self.url,
                 region_name=REGION,
-                aws_access_key_id=key_id,
-                aws_secret_access_key=secret,
+                aws_access_key_id=key_id or self.credentials[0],
+                aws_secret_access_key=secret or self.credentials[1],
                 # One attempt: a refusal must reach the test, not be retried behind its back.
                 config=Config(retries={"total_max_attempts": 1}, read_timeout=60),
             )
@@ -102,6 +105,22 @@ class ApiServer:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=STOPPED_WITHIN_SECONDS)
         kill_groups_mentioning(str(self.ws.root))
+
+
+def create_key(ws: Workspace, name: str, role: str) -> tuple[str, str]:
+    """`conveyor access-key create` as a user runs it: the key id and the secret it prints once."""
+    made = ws.json("access-key", "create", "--name", name, "--role", role, "--json")
+    key = made["AccessKey"]
+    return str(key["AccessKeyId"]), str(key["SecretAccessKey"])
+
+
+@contextmanager
+def signed_api_server(ws: Workspace, *args: str, **options: Any) -> Iterator[ApiServer]:
+    """A server checking signatures, whose `client()` signs with a new admin key by default."""
+    credentials = create_key(ws, "e2e-admin", "admin")
+    with api_server(ws, *args, insecure=False, **options) as server:
+        server.credentials = credentials
+        yield server
 
 
 @contextmanager
