@@ -109,14 +109,14 @@ def test_a_refused_tag_request_exits_2_with_codepipelines_error_and_changes_noth
     create(ws)
     ws.run("tag", "add", "demo", "keep=me")
     done = ws.run(*args, "--json", expect=2)
-    assert error_of(done)["error"] == code
+    assert error_of(done)["__type"] == code
     assert ws.json("tag", "list", "demo") == {"tags": [{"key": "keep", "value": "me"}]}
 
 
 def test_fifty_one_tags_are_too_many(ws: Workspace) -> None:
     create(ws)
     done = ws.run("tag", "add", "demo", *[f"k{i}=v" for i in range(51)], "--json", expect=2)
-    assert error_of(done)["error"] == "TooManyTagsException"
+    assert error_of(done)["__type"] == "TooManyTagsException"
 
 
 def test_the_same_client_request_token_twice_starts_one_execution(ws: Workspace) -> None:
@@ -129,7 +129,7 @@ def test_the_same_client_request_token_twice_starts_one_execution(ws: Workspace)
     ids = [e["pipelineExecutionId"] for e in listed["pipelineExecutionSummaries"]]
     assert sorted(ids) == sorted([first, other])
     bad = ws.run("start", "demo", "--client-request-token", "not valid!", "--json", expect=2)
-    assert error_of(bad)["error"] == "ValidationException"
+    assert error_of(bad)["__type"] == "ValidationException"
 
 
 def test_a_commit_id_source_revision_runs_that_commit_instead_of_the_branch_tip(
@@ -179,7 +179,7 @@ def test_a_source_revision_the_pipeline_cannot_run_exits_2_and_starts_nothing(
     create(ws)
     done = ws.run("start", "demo", "--source-revision", value, "--json", expect=2)
     error = error_of(done)
-    assert error["error"] == "ValidationException" and names in error["message"]
+    assert error["__type"] == "ValidationException" and names in error["message"]
     assert ws.json("executions", "list", "demo")["pipelineExecutionSummaries"] == []
 
 

@@ -83,6 +83,9 @@ def _every_event(h: Harness) -> list[str]:
     h.pass_stage(e5, "Build")  # supersedes e4
     h.app.update_pipeline(document, by="dave")  # cancels e2 and e5
     e6 = h.start()
+    h.app.tag_resource("demo", [{"key": "team", "value": "ops"}], by="erin")
+    h.app.untag_resource("demo", ["team"], by="erin")
+    h.app.start_pipeline_execution("demo", by="erin", client_request_token="once-only")
     h.app.delete_pipeline("demo", by="dave")
     return [e1, e2, e3, e4, e5, e6]
 
