@@ -6,6 +6,7 @@ nothing else in the engine does, so the engine's commands never depend on a read
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
     from projections.runtime import Projections
 
 
+# `conveyor server` catches the views up on its clock while its API (a System of its own, over
+# the same store) reads them: one catch-up per process at a time, or two fold the same events
+# and the second insert fails on the view's unique key.
+_VIEWS_LOCK = threading.Lock()
+
+
 @dataclass
 class System:
     """Everything one process needs, wired once."""
@@ -58,6 +65,10 @@ class System:
 
     def views(self, *, catch_up: bool = True) -> Projections:
         """The read models beside the events; caught up with every event first by default."""
+        with _VIEWS_LOCK:
+            return self._open_views(catch_up)
+
+    def _open_views(self, catch_up: bool) -> Projections:
         if self._views is None:
             from projections.views import open_projections
 
