@@ -16,7 +16,12 @@ KINDS = (
     "s3-deploy",
     "manual-approval",
     "custom",
+    "job-worker",
 )
+# Kinds no local provider runs: their attempts are jobs that an external job worker claims
+# through CodePipeline's job protocol (PollForJobs, AcknowledgeJob, Put*Result). "custom" is
+# owner Custom; "job-worker" is an AWS provider Conveyor accepts but does not implement.
+JOB_WORKER_KINDS = frozenset({"custom", "job-worker"})
 
 # In the order messages and the JSON Schema list them.
 CATEGORIES = (
